@@ -1,0 +1,42 @@
+"""Build the compiled core, ``fastmatch._core``.
+
+Compiler directives are set once here for the whole build.  Set
+``FASTMATCH_DEBUG=1`` in the environment to turn bounds, wraparound and
+None checks back on (and build without optimisation) when chasing a bug.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("FASTMATCH_DEBUG", "") not in ("", "0")
+
+directives = {
+    "language_level": "3",
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "nonecheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+
+extensions = [
+    Extension(
+        "fastmatch._core",
+        ["src/fastmatch/_core.pyx"],
+        language="c++",
+        include_dirs=[np.get_include()],
+        extra_compile_args=[*compile_args, "-std=c++17", "-fopenmp"],
+        extra_link_args=["-fopenmp"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))

@@ -1,0 +1,36 @@
+"""The one error hierarchy of fastmatch.
+
+Every error raised on bad input derives from :class:`FastmatchError`, so a
+caller can catch one name.  Errors are raised at the edge where the bad input
+enters, and their message names what was wrong and where.
+"""
+
+from __future__ import annotations
+
+
+class FastmatchError(Exception):
+    """Base of every error fastmatch raises on bad input."""
+
+
+class InvalidDigestError(FastmatchError, ValueError):
+    """A layer or manifest digest does not follow the OCI digest grammar."""
+
+
+class InvalidReferenceError(FastmatchError, ValueError):
+    """An image reference cannot be parsed or normalized."""
+
+
+class InvalidAnnotationError(FastmatchError, ValueError):
+    """A pod annotation has a value fastmatch cannot accept."""
+
+
+class ValidationError(FastmatchError, ValueError):
+    """A model object (layer, image, cache, policy) was built from bad values."""
+
+
+class InputFileError(FastmatchError, ValueError):
+    """A file (caches, pods, catalog, profile) holds bad input."""
+
+
+class RegistryError(FastmatchError):
+    """A registry could not resolve a reference (unknown, unauthorized, unreachable)."""

@@ -1,0 +1,388 @@
+"""The model objects: layers, images and image caches (SPEC §1).
+
+They are immutable and validated on construction, so everything downstream
+(the index, the decision, the adapters) can trust them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Union
+
+from fastmatch._time import TimeLike, to_datetime, utcnow
+from fastmatch.digest import validate_digest
+from fastmatch.errors import FastmatchError, ValidationError
+from fastmatch.imageref import parse_reference
+
+__all__ = [
+    "MAX_IMAGES_PER_CACHE",
+    "MAX_SIZE_GIB",
+    "MIN_SIZE_GIB",
+    "CreateProposal",
+    "Image",
+    "ImageCache",
+    "Layer",
+    "LayerLike",
+    "Phase",
+    "ImageLike",
+    "distinct_images",
+]
+
+MAX_IMAGES_PER_CACHE = 20  # (ECI)
+MIN_SIZE_GIB = 20  # (ECI)
+MAX_SIZE_GIB = 32768  # (ECI)
+DEFAULT_SIZE_GIB = 20  # (ECI)
+AUTO_CREATE_BASE_GIB = 30  # (ECI) an auto-created cache is 30 GiB plus extra storage
+
+# (ECI) lifecycle: a Failed cache is kept one day; an auto-created cache that was
+# never matched seven days; one that was matched, thirty days after the last match.
+FAILED_RETENTION = timedelta(days=1)
+AUTO_UNMATCHED_RETENTION = timedelta(days=7)
+AUTO_MATCHED_RETENTION = timedelta(days=30)
+
+# Pseudo-layer keys live in their own namespace: no OCI digest starts with NUL.
+PSEUDO_PREFIX = "\x00"
+
+
+class Phase(str, Enum):
+    """ECI's ImageCache status values.  Only ``Ready`` caches are usable."""
+
+    PREPARING = "Preparing"
+    CREATING = "Creating"
+    READY = "Ready"
+    FAILED = "Failed"
+    UPDATING = "Updating"
+    UPDATE_FAILED = "UpdateFailed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object, where: str = "phase") -> Phase:
+        """Read a phase name in any case; raise ``ValidationError`` naming ``where``."""
+        if isinstance(value, Phase):
+            return value
+        if isinstance(value, str):
+            folded = value.strip().lower()
+            for phase in cls:
+                if phase.value.lower() == folded:
+                    return phase
+        names = ", ".join(p.value for p in cls)
+        raise ValidationError(f"{where}: unknown phase {value!r} (expected one of {names})")
+
+
+def _check_size(size: object, where: str) -> int:
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ValidationError(f"{where}: size must be an integer, got {size!r}")
+    if size < 0:
+        raise ValidationError(f"{where}: size must be >= 0, got {size}")
+    return size
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One image layer: its OCI digest and its compressed size in bytes."""
+
+    digest: str
+    size: int
+
+    def __post_init__(self) -> None:
+        validate_digest(self.digest, "layer")
+        _check_size(self.size, f"layer {self.digest}")
+
+
+LayerLike = Union[Layer, tuple[str, int], Mapping[str, Any]]
+
+
+def _to_layer(value: LayerLike, where: str) -> Layer:
+    if isinstance(value, Layer):
+        return value
+    try:
+        if isinstance(value, Mapping):
+            return Layer(value["digest"], value["size"])
+        digest, size = value
+        return Layer(digest, size)
+    except FastmatchError as exc:
+        raise ValidationError(f"{where}: {exc}") from None
+    except (KeyError, TypeError, ValueError):
+        raise ValidationError(
+            f"{where}: a layer must be a Layer, a (digest, size) pair or "
+            f"a mapping with 'digest' and 'size', got {value!r}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A container image: its normalized reference, manifest digest and layers.
+
+    ``ref`` is normalized on construction (``nginx`` becomes
+    ``docker.io/library/nginx:latest``).  An image whose layers are unknown
+    behaves as one pseudo-layer of size 0 named by its identity, so it
+    matches only a cache that holds the same reference (SPEC §1).
+    """
+
+    ref: str
+    layers: tuple[Layer, ...] = ()
+    digest: str | None = None
+
+    def __init__(
+        self, ref: str, layers: Iterable[LayerLike] = (), digest: str | None = None
+    ) -> None:
+        parsed = parse_reference(ref)
+        where = f"image {ref!r}"
+        if digest is not None:
+            validate_digest(digest, f"{where} manifest")
+            if parsed.digest is not None and parsed.digest != digest:
+                raise ValidationError(
+                    f"{where}: manifest digest {digest} differs from the reference's "
+                    f"digest {parsed.digest}"
+                )
+        elif parsed.digest is not None:
+            digest = parsed.digest
+        if isinstance(layers, (str, bytes)):
+            raise ValidationError(f"{where}: layers must be a sequence of layers, not a string")
+        built = tuple(_to_layer(layer, f"{where} layer {i}") for i, layer in enumerate(layers))
+        sizes: dict[str, int] = {}
+        for layer in built:
+            if sizes.setdefault(layer.digest, layer.size) != layer.size:
+                raise ValidationError(
+                    f"{where}: layer {layer.digest} is listed with sizes "
+                    f"{sizes[layer.digest]} and {layer.size}"
+                )
+        object.__setattr__(self, "ref", parsed.normalized)
+        object.__setattr__(self, "layers", built)
+        object.__setattr__(self, "digest", digest)
+
+    @property
+    def key(self) -> str:
+        """The identity of the image when its layers are unknown: digest, else reference."""
+        return self.digest if self.digest is not None else self.ref
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every identity a cache holding this image answers to: reference and digest."""
+        if self.digest is None or self.ref.endswith("@" + self.digest):
+            return (self.key,)
+        return (self.ref, self.digest)
+
+    @property
+    def layers_known(self) -> bool:
+        """Whether the image's layers were resolved."""
+        return bool(self.layers)
+
+    def layer_sizes(self) -> dict[str, int]:
+        """The image's distinct layers, digest to size; the pseudo-layer if none are known."""
+        if not self.layers:
+            return {PSEUDO_PREFIX + self.key: 0}
+        return {layer.digest: layer.size for layer in self.layers}
+
+    @property
+    def size(self) -> int:
+        """Bytes of the image's distinct layers."""
+        return sum(self.layer_sizes().values())
+
+
+ImageLike = Union[Image, str]
+
+
+def _to_image(value: ImageLike, where: str) -> Image:
+    if isinstance(value, Image):
+        return value
+    if isinstance(value, str):
+        try:
+            return Image(value)
+        except FastmatchError as exc:
+            raise ValidationError(f"{where}: {exc}") from None
+    raise ValidationError(f"{where}: expected an Image or a reference string, got {value!r}")
+
+
+def _optional_time(value: TimeLike | None, where: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return to_datetime(value, where)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def _optional_platform(value: object, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{where}: expected a string, got {value!r}")
+    return value.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class ImageCache:
+    """An image cache: a snapshot of the layers of 1 to 20 images (SPEC §1).
+
+    ``expires`` is an explicit expiry (ECI's ``ExpireDateTime``);
+    ``retention_days`` is ``spec.retentionDays``.  :attr:`expires_at` folds
+    them with ECI's lifecycle rules (SPEC §4).
+    """
+
+    id: str
+    images: tuple[Image, ...]
+    name: str = ""
+    size_gib: int = DEFAULT_SIZE_GIB
+    phase: Phase = Phase.READY
+    created: datetime = field(default_factory=utcnow)
+    expires: datetime | None = None
+    last_matched: datetime | None = None
+    auto_created: bool = False
+    arch: str | None = None
+    os: str | None = None
+    retention_days: int | None = None
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - the SPEC's name
+        images: Iterable[ImageLike],
+        *,
+        name: str = "",
+        size_gib: int = DEFAULT_SIZE_GIB,
+        phase: Phase | str = Phase.READY,
+        created: TimeLike | None = None,
+        expires: TimeLike | None = None,
+        last_matched: TimeLike | None = None,
+        auto_created: bool = False,
+        arch: str | None = None,
+        os: str | None = None,
+        retention_days: int | None = None,
+    ) -> None:
+        if not isinstance(id, str) or not id.strip() or id != id.strip():
+            raise ValidationError(f"image cache id must be a non-empty string, got {id!r}")
+        where = f"image cache {id}"
+        if isinstance(images, (str, Image)):
+            images = [images]
+        built = tuple(_to_image(image, f"{where} image {i}") for i, image in enumerate(images))
+        if not 1 <= len(built) <= MAX_IMAGES_PER_CACHE:
+            raise ValidationError(
+                f"{where}: holds {len(built)} images; a cache holds 1 to {MAX_IMAGES_PER_CACHE}"
+            )
+        if not isinstance(name, str):
+            raise ValidationError(f"{where}: name must be a string, got {name!r}")
+        if isinstance(size_gib, bool) or not isinstance(size_gib, int):
+            raise ValidationError(f"{where}: size_gib must be an integer, got {size_gib!r}")
+        if not MIN_SIZE_GIB <= size_gib <= MAX_SIZE_GIB:
+            raise ValidationError(
+                f"{where}: size_gib {size_gib} is outside {MIN_SIZE_GIB}..{MAX_SIZE_GIB}"
+            )
+        if not isinstance(auto_created, bool):
+            raise ValidationError(f"{where}: auto_created must be a bool, got {auto_created!r}")
+        if retention_days is not None and (
+            isinstance(retention_days, bool)
+            or not isinstance(retention_days, int)
+            or retention_days < 1
+        ):
+            raise ValidationError(
+                f"{where}: retention_days must be a positive integer, got {retention_days!r}"
+            )
+        created_at = _optional_time(created, f"{where} created")
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "images", built)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "size_gib", size_gib)
+        object.__setattr__(self, "phase", Phase.parse(phase, f"{where} phase"))
+        object.__setattr__(self, "created", created_at if created_at is not None else utcnow())
+        object.__setattr__(self, "expires", _optional_time(expires, f"{where} expires"))
+        object.__setattr__(
+            self, "last_matched", _optional_time(last_matched, f"{where} last_matched")
+        )
+        object.__setattr__(self, "auto_created", auto_created)
+        object.__setattr__(self, "arch", _optional_platform(arch, f"{where} arch"))
+        object.__setattr__(self, "os", _optional_platform(os, f"{where} os"))
+        object.__setattr__(self, "retention_days", retention_days)
+        self.layer_sizes()  # a layer listed with two sizes is bad input
+
+    def replace(self, **changes: Any) -> ImageCache:
+        """A copy with some fields changed, validated like a new one."""
+        return replace(self, **changes)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the cache is usable (phase ``Ready``)."""
+        return self.phase is Phase.READY
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the cache expires under ECI's rules (SPEC §4), or ``None`` for never.
+
+        The earliest of: the explicit ``expires``; ``created`` plus
+        ``retention_days``; for a ``Failed`` cache, a day after creation; for
+        an auto-created cache, 7 days after creation if never matched, else
+        30 days after the last match.
+        """
+        limits: list[datetime] = []
+        if self.expires is not None:
+            limits.append(self.expires)
+        if self.retention_days is not None:
+            limits.append(self.created + timedelta(days=self.retention_days))
+        if self.phase is Phase.FAILED:
+            limits.append(self.created + FAILED_RETENTION)
+        if self.auto_created:
+            if self.last_matched is None:
+                limits.append(self.created + AUTO_UNMATCHED_RETENTION)
+            else:
+                limits.append(self.last_matched + AUTO_MATCHED_RETENTION)
+        return min(limits) if limits else None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the cache has expired at ``now``."""
+        at = self.expires_at
+        return at is not None and at <= now
+
+    def layer_sizes(self) -> dict[str, int]:
+        """The cache's distinct layers, digest to size.
+
+        Each image also contributes the pseudo-layers of its identities
+        (size 0), so a pod image whose layers are unknown matches a cache that
+        holds the same reference or digest.
+        """
+        sizes: dict[str, int] = {}
+        for image in self.images:
+            for layer in image.layers:
+                if sizes.setdefault(layer.digest, layer.size) != layer.size:
+                    raise ValidationError(
+                        f"image cache {self.id}: layer {layer.digest} is listed with sizes "
+                        f"{sizes[layer.digest]} and {layer.size}"
+                    )
+            for key in image.keys:
+                sizes[PSEUDO_PREFIX + key] = 0
+        return sizes
+
+    @property
+    def image_set(self) -> frozenset[str]:
+        """The identities of the cache's images, for 'a cache for the same images'."""
+        return frozenset(image.key for image in self.images)
+
+
+def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Image, ...]:
+    """A pod's distinct images, in first-seen order.
+
+    Images are the same when their identities are; of two copies, the one
+    whose layers are known is kept.
+    """
+    if isinstance(images, (str, Image)):
+        images = [images]
+    seen: dict[str, Image] = {}
+    for i, value in enumerate(images):
+        image = _to_image(value, f"{where} image {i}")
+        kept = seen.get(image.key)
+        if kept is None or (not kept.layers and image.layers):
+            seen[image.key] = image
+    return tuple(seen.values())
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProposal:
+    """A cache fastmatch proposes to create for a pod that no cache serves fully."""
+
+    name: str
+    images: tuple[Image, ...]
+    size_gib: int
+    auto_created: bool = True
