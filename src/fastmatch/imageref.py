@@ -11,12 +11,19 @@ The grammar is the one of Docker's ``distribution/reference`` package::
     tag        := [\\w][\\w.-]{0,127}
 
 Normalization (``ParseNormalizedNamed`` plus ``TagNameOnly``): a first
-component that holds a ``.`` or a ``:`` or is ``localhost`` is a registry
-host, otherwise the image lives on ``docker.io``; a one-component Docker Hub
-name gets ``library/``; ``index.docker.io`` is ``docker.io``; a reference
-without tag or digest is ``:latest``.  A reference with a digest is
-identified by its digest, so its normalized form drops the tag:
-``nginx:1.25@sha256:…`` is ``docker.io/library/nginx@sha256:…``.
+component, followed by ``/``, that holds a ``.`` or a ``:``, is
+``localhost`` or has upper-case letters is a registry host, otherwise the
+image lives on ``docker.io``; a one-component Docker Hub name gets
+``library/``; ``index.docker.io`` is ``docker.io``; a reference without tag
+or digest is ``:latest``.  A reference with a digest is identified by its
+digest, so its normalized form drops the tag: ``nginx:1.25@sha256:…`` is
+``docker.io/library/nginx@sha256:…``.
+
+Validation follows Docker too: the repository path is lowercase and at most
+255 characters once normalized, a tag at most 128; a digest uses an
+algorithm Docker registers (sha256, sha384, sha512) with its exact number of
+lowercase hex digits; a bare 64-hex-digit name is refused because it reads
+as an image id.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from fastmatch.digest import is_digest
 from fastmatch.errors import InvalidReferenceError
 
 __all__ = ["DEFAULT_DOMAIN", "ImageReference", "normalize_reference", "parse_reference"]
@@ -33,7 +39,13 @@ __all__ = ["DEFAULT_DOMAIN", "ImageReference", "normalize_reference", "parse_ref
 DEFAULT_DOMAIN = "docker.io"
 _LEGACY_DEFAULT_DOMAIN = "index.docker.io"
 _OFFICIAL_REPO_PREFIX = "library/"
+# Docker limits the repository path (without the registry host, with the
+# ``library/`` of official images) to 255 characters.
 NAME_TOTAL_LENGTH_MAX = 255
+TAG_LENGTH_MAX = 128
+# The digest algorithms Docker accepts in a reference (those go-digest registers),
+# with the length of their lowercase hex encoding.
+_DIGEST_HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
@@ -51,7 +63,9 @@ _REFERENCE_RE = re.compile(
     re.ASCII,
 )
 _DOMAIN_RE = re.compile(_DOMAIN, re.ASCII)
-_REMOTE_RE = re.compile(_REMOTE, re.ASCII)
+_PATH_COMPONENT_RE = re.compile(_PATH_COMPONENT, re.ASCII)
+_TAG_RE = re.compile(_TAG, re.ASCII)
+_DIGEST_RE = re.compile(_DIGEST, re.ASCII)
 _ANCHORED_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
 
 
@@ -99,16 +113,22 @@ class ImageReference:
         return self.normalized
 
 
+def _looks_like_host(first: str) -> bool:
+    """Whether the first component of a name is a registry host, as Docker decides.
+
+    A component with a ``.`` or a ``:``, ``localhost``, or one with upper-case
+    letters (a repository path never has them) is a host.
+    """
+    return any(c in first for c in ".:") or first == "localhost" or first.lower() != first
+
+
 def _split_domain(name: str) -> tuple[str, str]:
     """Split a name into registry host and repository path, as Docker does."""
-    i = name.find("/")
-    first = name[:i] if i >= 0 else ""
-    if i < 0 or (
-        not any(c in first for c in ".:") and first != "localhost" and first.lower() == first
-    ):
-        domain, remainder = DEFAULT_DOMAIN, name
+    first, slash, rest = name.partition("/")
+    if slash and _looks_like_host(first):
+        domain, remainder = first, rest
     else:
-        domain, remainder = first, name[i + 1 :]
+        domain, remainder = DEFAULT_DOMAIN, name
     if domain == _LEGACY_DEFAULT_DOMAIN:
         domain = DEFAULT_DOMAIN
     if domain == DEFAULT_DOMAIN and "/" not in remainder:
@@ -116,13 +136,88 @@ def _split_domain(name: str) -> tuple[str, str]:
     return domain, remainder
 
 
-@lru_cache(maxsize=65536)
+def _digest_problem(digest: str) -> str | None:
+    """Say what is wrong with the digest of a reference, or ``None`` if Docker accepts it."""
+    if not _DIGEST_RE.fullmatch(digest):
+        return f"invalid digest {digest!r}: expected algorithm:hex, e.g. sha256:<64 hex digits>"
+    algorithm, hex_part = digest.split(":", 1)
+    want = _DIGEST_HEX_LENGTH.get(algorithm)
+    if want is None:
+        names = ", ".join(_DIGEST_HEX_LENGTH)
+        return f"unsupported digest algorithm {algorithm!r} in {digest!r} (expected {names})"
+    if len(hex_part) != want:
+        return (
+            f"invalid digest {digest!r}: {algorithm} takes {want} hex digits, not {len(hex_part)}"
+        )
+    if hex_part != hex_part.lower():
+        return f"invalid digest {digest!r}: the hex digits must be lowercase"
+    return None
+
+
+def _diagnose(ref: str) -> str:
+    """Say which part of a reference that does not parse is at fault."""
+    if _REFERENCE_RE.fullmatch(ref.lower()):
+        # Parses once lower-cased: only a repository path may not hold upper case.
+        return "repository name must be lowercase"
+    rest, at, digest = ref.partition("@")
+    if at:
+        problem = _digest_problem(digest)
+        if problem is not None:
+            return problem
+    name, tag = rest, None
+    colon = rest.rfind(":")
+    if colon > rest.rfind("/") and colon > rest.rfind("]"):
+        name, tag = rest[:colon], rest[colon + 1 :]
+    if not name:
+        return "the repository name is empty"
+    if tag is not None:
+        if not tag:
+            return "the tag after ':' is empty"
+        if len(tag) > TAG_LENGTH_MAX:
+            return f"the tag is {len(tag)} characters long, more than {TAG_LENGTH_MAX}"
+        if not _TAG_RE.fullmatch(tag):
+            return (
+                f"invalid tag {tag!r}: a tag is letters, digits, '_', '.' and '-', "
+                "and does not start with '.' or '-'"
+            )
+    if "://" in name:
+        return "it is a URL; write [registry/]repository without a scheme"
+    first, slash, remainder = name.partition("/")
+    if slash and _looks_like_host(first):
+        if not _DOMAIN_RE.fullmatch(first):
+            return f"invalid registry host {first!r}"
+        components = remainder.split("/")
+    else:
+        if not slash and _DOMAIN_RE.fullmatch(name) and not _PATH_COMPONENT_RE.fullmatch(name):
+            return f"{name!r} is a registry host with no repository after it"
+        components = name.split("/")
+    for component in components:
+        if not component:
+            return "a path component is empty ('/' at the start or end, or '//')"
+        if not _PATH_COMPONENT_RE.fullmatch(component):
+            return (
+                f"invalid path component {component!r}: lowercase letters and digits, "
+                "separated by one '.', one or two '_', or dashes"
+            )
+    return "it does not follow the [registry/]repository[:tag][@digest] grammar"
+
+
 def parse_reference(ref: str) -> ImageReference:
-    """Parse and normalize ``ref``; raise :class:`InvalidReferenceError` if it is invalid."""
+    """Parse and normalize ``ref``; raise :class:`InvalidReferenceError` if it is invalid.
+
+    >>> parse_reference("nginx:1.25").name
+    'docker.io/library/nginx'
+    """
     if not isinstance(ref, str):
         raise InvalidReferenceError(
             f"invalid image reference {ref!r}: must be a string, not {type(ref).__name__}"
         )
+    return _parse(ref)
+
+
+@lru_cache(maxsize=65536)
+def _parse(ref: str) -> ImageReference:
+    """:func:`parse_reference` for a string, memoized: pods repeat the same images."""
 
     def bad(why: str) -> InvalidReferenceError:
         return InvalidReferenceError(f"invalid image reference {ref!r}: {why}")
@@ -135,32 +230,19 @@ def parse_reference(ref: str) -> ImageReference:
         raise bad("cannot specify a 64-byte hexadecimal string as a repository name")
     match = _REFERENCE_RE.fullmatch(ref)
     if match is None:
-        # Say which part is at fault rather than only "does not parse".
-        name_part = ref.split("@", 1)[0]
-        last = name_part.rfind(":")
-        if last > name_part.rfind("/"):
-            name_part = name_part[:last]
-        if any(c.isupper() for c in name_part):
-            _, remote = _split_domain(name_part)
-            if any(c.isupper() for c in remote):
-                raise bad("repository name must be lowercase")
-        if "@" in ref:
-            digest = ref.split("@", 1)[1]
-            if not re.fullmatch(_DIGEST, digest):
-                raise bad(f"invalid digest {digest!r}")
-        if "//" in ref or ref.startswith("/") or name_part.endswith("/"):
-            raise bad("a path component is empty")
-        raise bad("it does not follow the [registry/]repository[:tag][@digest] grammar")
-    name = match.group("name")
+        raise bad(_diagnose(ref))
     tag = match.group("tag")
     digest = match.group("digest")
-    if len(name) > NAME_TOTAL_LENGTH_MAX:
-        raise bad(f"repository name is longer than {NAME_TOTAL_LENGTH_MAX} characters")
-    domain, path = _split_domain(name)
-    if any(c.isupper() for c in path):
-        raise bad("repository name must be lowercase")
-    if digest is not None and not is_digest(digest):
-        raise bad(f"invalid digest {digest!r}")
+    domain, path = _split_domain(match.group("name"))
+    if len(path) > NAME_TOTAL_LENGTH_MAX:
+        raise bad(
+            f"the repository path is {len(path)} characters long, "
+            f"more than {NAME_TOTAL_LENGTH_MAX}"
+        )
+    if digest is not None:
+        problem = _digest_problem(digest)
+        if problem is not None:
+            raise bad(problem)
     if digest is None and tag is None:
         tag = "latest"
     return ImageReference(domain=domain, path=path, tag=tag, digest=digest)
