@@ -236,8 +236,7 @@ def _parse(ref: str) -> ImageReference:
     domain, path = _split_domain(match.group("name"))
     if len(path) > NAME_TOTAL_LENGTH_MAX:
         raise bad(
-            f"the repository path is {len(path)} characters long, "
-            f"more than {NAME_TOTAL_LENGTH_MAX}"
+            f"the repository path is {len(path)} characters long, more than {NAME_TOTAL_LENGTH_MAX}"
         )
     if digest is not None:
         problem = _digest_problem(digest)
