@@ -39,4 +39,8 @@ extensions = [
     )
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+setup(
+    ext_modules=cythonize(
+        extensions, compiler_directives=directives, include_path=["src"], annotate=DEBUG
+    )
+)

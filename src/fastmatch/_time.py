@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Union
 
-__all__ = ["EPOCH", "TimeLike", "to_datetime", "to_epoch", "utcnow"]
+__all__ = ["EPOCH", "TimeLike", "to_datetime", "to_epoch", "to_micros", "utcnow"]
 
 TimeLike = Union[datetime, int, float, str]
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -43,3 +43,11 @@ def to_datetime(value: TimeLike, where: str = "time") -> datetime:
 def to_epoch(value: datetime) -> float:
     """Seconds since the epoch of an aware datetime."""
     return value.timestamp()
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime, exactly (no float rounding)."""
+    return (value - EPOCH) // _MICROSECOND

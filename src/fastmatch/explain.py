@@ -20,13 +20,19 @@ def _proposal(create: CreateProposal | None) -> str:
 
 
 def reason_used(
-    cache: ImageCache, named: bool, full: int, images: int, covered: int, pod_bytes: int
+    cache: ImageCache,
+    named: bool,
+    full: int,
+    images: int,
+    covered: int,
+    pod_bytes: int,
+    create: CreateProposal | None = None,
 ) -> str:
     """Why a cache was used."""
     how = "named cache" if named else "matched"
     return (
         f"{how} {cache.id}: {full} of {images} images fully cached, "
-        f"{human_bytes(covered)} of {human_bytes(pod_bytes)}"
+        f"{human_bytes(covered)} of {human_bytes(pod_bytes)}{_proposal(create)}"
     )
 
 

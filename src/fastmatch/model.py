@@ -29,6 +29,7 @@ __all__ = [
     "Phase",
     "ImageLike",
     "distinct_images",
+    "proposal_name",
 ]
 
 MAX_IMAGES_PER_CACHE = 20  # (ECI)
@@ -376,6 +377,11 @@ def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Im
         if kept is None or (not kept.layers and image.layers):
             seen[image.key] = image
     return tuple(seen.values())
+
+
+def proposal_name(pod_name: str) -> str:
+    """The name of the cache proposed for a pod (SPEC §3.7): ``auto-create-for-<pod>``."""
+    return f"auto-create-for-{pod_name or 'pod'}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,46 @@
+"""fastmatch: fast, explainable image-cache matching for serverless pods.
+
+fastmatch chooses an image cache (a snapshot of container image layers, as
+Alibaba Cloud ECI's ``ImageCache``) for a pod about to start: by image match,
+then closest size, then newest; a named cache wins; perfect-match and
+match-count annotations; a cache proposed for creation on a miss.
+"""
+
+from fastmatch.errors import (
+    FastmatchError,
+    InputFileError,
+    InvalidAnnotationError,
+    InvalidDigestError,
+    InvalidReferenceError,
+    RegistryError,
+    ValidationError,
+)
+from fastmatch.imageref import normalize_reference, parse_reference
+from fastmatch.index import CacheIndex, UnknownCacheError
+from fastmatch.model import CreateProposal, Image, ImageCache, Layer, Phase
+from fastmatch.policy import MatchPolicy
+from fastmatch.result import MatchResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CacheIndex",
+    "CreateProposal",
+    "FastmatchError",
+    "Image",
+    "ImageCache",
+    "InputFileError",
+    "InvalidAnnotationError",
+    "InvalidDigestError",
+    "InvalidReferenceError",
+    "Layer",
+    "MatchPolicy",
+    "MatchResult",
+    "Phase",
+    "RegistryError",
+    "UnknownCacheError",
+    "ValidationError",
+    "__version__",
+    "normalize_reference",
+    "parse_reference",
+]

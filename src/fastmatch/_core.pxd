@@ -1,0 +1,93 @@
+# Declarations of the compiled core, apart from its implementation, so that
+# another Cython module can ``cimport fastmatch._core`` without reading it.
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libcpp.vector cimport vector
+
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_rwlock_t:
+        pass
+    int pthread_rwlock_init(pthread_rwlock_t* lock, const void* attr)
+    int pthread_rwlock_destroy(pthread_rwlock_t* lock)
+    int pthread_rwlock_rdlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_wrlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_unlock(pthread_rwlock_t* lock)
+
+
+cdef struct Acc:
+    # Per-thread scratch space, indexed by slot; ``stamp[s] == epoch`` marks
+    # the slots touched by the current pod, so nothing is cleared between pods.
+    vector[uint32_t] stamp
+    vector[uint16_t] full
+    vector[int64_t] cov
+    vector[uint32_t] touched
+    vector[uint32_t] ties
+    uint32_t epoch
+
+
+cdef struct Pod:
+    # One pod, encoded: its distinct known layer ids (sorted) with their sizes,
+    # and its images as runs of layer ids (``img_ok[i]`` is 0 when image i has
+    # a layer no cache holds, so it can never be fully cached).
+    const uint32_t* layers
+    const int64_t* sizes
+    int32_t n_layers
+    const uint32_t* img_layers
+    const int64_t* img_off
+    const uint8_t* img_ok
+    int32_t n_img
+    int64_t pod_bytes
+    int32_t bar
+    double storage
+    int32_t arch
+    int32_t os
+    int64_t now
+
+
+cdef struct Out:
+    int64_t best
+    int32_t full
+    int64_t covered
+    int64_t distance
+
+
+cdef class Core:
+    cdef pthread_rwlock_t _lock
+    cdef dict _ids
+    cdef list _keys
+    cdef vector[vector[uint32_t]] _post
+    cdef vector[uint32_t] _pair_layer
+    cdef vector[uint32_t] _pair_pos
+    cdef vector[int64_t] _off
+    cdef vector[uint32_t] _len
+    cdef int64_t _garbage
+    cdef int64_t _pairs
+    cdef vector[uint8_t] _alive
+    cdef vector[int64_t] _bytes
+    cdef vector[int64_t] _created
+    cdef vector[int64_t] _expires
+    cdef vector[int32_t] _size_gib
+    cdef vector[int32_t] _arch
+    cdef vector[int32_t] _os
+    cdef vector[uint32_t] _free
+    cdef list _objs
+    cdef dict _platforms
+    cdef list _pool
+    cdef Py_ssize_t _live
+
+    cdef void _rdlock(self) noexcept nogil
+    cdef void _wrlock(self) noexcept nogil
+    cdef void _unlock(self) noexcept nogil
+    cdef int32_t _platform(self, object name, bint create)
+    cdef uint32_t _intern(self, str key)
+    cdef int64_t _add_locked(self, object obj, list keys, int64_t nbytes, int64_t created,
+                             int64_t expires, int32_t size_gib, object arch,
+                             object os) except -1
+    cdef void _remove_locked(self, uint32_t slot) noexcept nogil
+    cdef void _compact_locked(self) noexcept nogil
+    cdef bint _holds(self, uint32_t slot, uint32_t layer) noexcept nogil
+    cdef bint _usable(self, uint32_t slot, const Pod* q) noexcept nogil
+    cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil
+    cdef void _consider(self, uint32_t s, int32_t f, int64_t cov, const Pod* q, Acc* a,
+                        Out* o) noexcept nogil

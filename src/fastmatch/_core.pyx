@@ -1,0 +1,735 @@
+# cython: language_level=3
+"""Storage and scoring kernels of fastmatch.
+
+The core knows layers only as *keys* (digest strings, or pseudo-layer keys)
+interned to dense ``uint32`` *layer ids*, and caches only as *slots* carrying
+an opaque Python object.  It knows nothing of files, HTTP or Kubernetes, nor
+of the model classes: ``fastmatch.index`` feeds it plain data.
+
+Storage: every live slot's distinct layer ids, sorted, in one CSR array
+(``_off``/``_len`` into ``_pair_layer``); an inverted index ``_post`` from
+layer id to the slots that hold it; for every (slot, layer) pair its position
+in that posting list (``_pair_pos``), so removing a slot costs O(its layers).
+
+Scoring (SPEC §3.4-3.6): a cache can be eligible only if it holds some pod
+image fully, so the candidates of image ``i`` are the slots in the posting
+list of its *rarest* layer that hold its other layers too; the cost grows
+with the shortest postings, not with the number of caches.  With no bar at
+all (``allow_partial``) every posting of every pod layer is walked instead.
+
+Concurrency: a readers-writer lock; matches read under it, upserts and
+removes write under it, so a match sees a cache either before or after an
+upsert, never torn.  Locks are always taken with the GIL released.
+"""
+
+cimport cython
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libcpp.algorithm cimport sort
+from libcpp.vector cimport vector
+
+import numpy as np
+
+cdef uint16_t UNUSABLE = 0xFFFF
+
+__all__ = ["Core", "NEVER"]
+
+NEVER = INT64_MAX
+
+
+cdef inline bint _bsearch(const uint32_t* seg, uint32_t n, uint32_t x) noexcept nogil:
+    cdef uint32_t lo = 0
+    cdef uint32_t hi = n
+    cdef uint32_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if seg[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < n and seg[lo] == x
+
+
+cdef inline uint32_t _find(const uint32_t* seg, uint32_t n, uint32_t x) noexcept nogil:
+    cdef uint32_t lo = 0
+    cdef uint32_t hi = n
+    cdef uint32_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if seg[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline void _prepare(Acc* a, size_t capacity) noexcept nogil:
+    if a.stamp.size() < capacity:
+        a.stamp.resize(capacity, 0)
+        a.full.resize(capacity, 0)
+        a.cov.resize(capacity, 0)
+    a.epoch += 1
+    if a.epoch == 0:  # wrapped: forget every old stamp
+        for i in range(a.stamp.size()):
+            a.stamp[i] = 0
+        a.epoch = 1
+    a.touched.clear()
+    a.ties.clear()
+
+
+cdef class _Batch:
+    """Pods encoded for the kernels: flat arrays plus per-pod offsets."""
+
+    cdef vector[uint32_t] layers
+    cdef vector[int64_t] sizes
+    cdef vector[int64_t] layer_off
+    cdef vector[uint32_t] img_layers
+    cdef vector[int64_t] img_off
+    cdef vector[uint8_t] img_ok
+    cdef vector[int64_t] img_start
+    cdef vector[int32_t] n_img
+    cdef vector[int64_t] pod_bytes
+    cdef vector[int32_t] bar
+    cdef vector[double] storage
+    cdef vector[int32_t] arch
+    cdef vector[int32_t] os
+    cdef vector[Pod] pods
+
+    def __cinit__(self):
+        self.layer_off.push_back(0)
+        self.img_off.push_back(0)
+
+    def __len__(self):
+        return self.bar.size()
+
+    cdef void _seal(self, int64_t now):
+        cdef size_t p
+        cdef Pod q
+        self.pods.resize(self.bar.size())
+        for p in range(self.bar.size()):
+            q.layers = self.layers.data() + self.layer_off[p]
+            q.sizes = self.sizes.data() + self.layer_off[p]
+            q.n_layers = <int32_t>(self.layer_off[p + 1] - self.layer_off[p])
+            q.img_layers = self.img_layers.data()
+            q.img_off = self.img_off.data() + self.img_start[p]
+            q.img_ok = self.img_ok.data() + self.img_start[p]
+            q.n_img = self.n_img[p]
+            q.pod_bytes = self.pod_bytes[p]
+            q.bar = self.bar[p]
+            q.storage = self.storage[p]
+            q.arch = self.arch[p]
+            q.os = self.os[p]
+            q.now = now
+            self.pods[p] = q
+
+
+cdef class Core:
+    """Caches as slots of sorted layer ids, an inverted index, and the scoring kernels."""
+
+    def __cinit__(self):
+        pthread_rwlock_init(&self._lock, NULL)
+        self._ids = {}
+        self._keys = []
+        self._objs = []
+        self._platforms = {}
+        self._pool = []
+        self._live = 0
+        self._garbage = 0
+        self._pairs = 0
+
+    def __dealloc__(self):
+        pthread_rwlock_destroy(&self._lock)
+
+    # -- locking --------------------------------------------------------------
+
+    cdef void _rdlock(self) noexcept nogil:
+        pthread_rwlock_rdlock(&self._lock)
+
+    cdef void _wrlock(self) noexcept nogil:
+        pthread_rwlock_wrlock(&self._lock)
+
+    cdef void _unlock(self) noexcept nogil:
+        pthread_rwlock_unlock(&self._lock)
+
+    # -- sizes ----------------------------------------------------------------
+
+    def __len__(self):
+        return self._live
+
+    @property
+    def layers(self):
+        """How many distinct layer keys have been interned."""
+        return len(self._keys)
+
+    @property
+    def pairs(self):
+        """How many (cache, layer) pairs the index holds."""
+        return self._pairs
+
+    @property
+    def capacity(self):
+        """How many slots exist, live or free."""
+        return self._alive.size()
+
+    def nbytes(self):
+        """Bytes of the index's arrays (pairs, postings, slot fields)."""
+        cdef size_t total = 0
+        cdef size_t l
+        total += self._pair_layer.capacity() * 4 + self._pair_pos.capacity() * 4
+        total += self._off.capacity() * 8 + self._len.capacity() * 4
+        total += self._alive.capacity() * (1 + 8 * 3 + 4 * 3) + self._free.capacity() * 4
+        total += self._post.capacity() * sizeof(vector[uint32_t])
+        for l in range(self._post.size()):
+            total += self._post[l].capacity() * 4
+        return total
+
+    def posting_length(self, str key):
+        """How many live slots hold ``key`` (0 for an unknown key)."""
+        cdef object lid = self._ids.get(key)
+        if lid is None:
+            return 0
+        return self._post[<uint32_t>lid].size()
+
+    def objects(self):
+        """The live slots' objects, in slot order."""
+        return [o for o in self._objs if o is not None]
+
+    # -- writing --------------------------------------------------------------
+
+    cdef int32_t _platform(self, object name, bint create):
+        if name is None:
+            return 0
+        code = self._platforms.get(name)
+        if code is None:
+            if not create:
+                return -1  # known to the pod, held by no cache: mismatches every known one
+            code = len(self._platforms) + 1
+            self._platforms[name] = code
+        return code
+
+    cdef uint32_t _intern(self, str key):
+        cdef object lid = self._ids.get(key)
+        if lid is None:
+            lid = len(self._keys)
+            self._ids[key] = lid
+            self._keys.append(key)
+            self._post.push_back(vector[uint32_t]())
+        return <uint32_t>lid
+
+    cdef int64_t _add_locked(self, object obj, list keys, int64_t nbytes, int64_t created,
+                             int64_t expires, int32_t size_gib, object arch,
+                             object os) except -1:
+        cdef uint32_t slot
+        cdef int64_t off = self._pair_layer.size()
+        cdef uint32_t n = len(keys)
+        cdef uint32_t i, lid
+        for key in keys:
+            self._pair_layer.push_back(self._intern(key))
+        sort(self._pair_layer.begin() + off, self._pair_layer.end())
+        self._pair_pos.resize(self._pair_layer.size())
+        if self._free.size():
+            slot = self._free.back()
+            self._free.pop_back()
+        else:
+            slot = self._alive.size()
+            self._alive.push_back(0)
+            self._bytes.push_back(0)
+            self._created.push_back(0)
+            self._expires.push_back(0)
+            self._size_gib.push_back(0)
+            self._arch.push_back(0)
+            self._os.push_back(0)
+            self._off.push_back(0)
+            self._len.push_back(0)
+            self._objs.append(None)
+        self._off[slot] = off
+        self._len[slot] = n
+        for i in range(n):
+            lid = self._pair_layer[off + i]
+            self._pair_pos[off + i] = self._post[lid].size()
+            self._post[lid].push_back(slot)
+        self._alive[slot] = 1
+        self._bytes[slot] = nbytes
+        self._created[slot] = created
+        self._expires[slot] = expires
+        self._size_gib[slot] = size_gib
+        self._arch[slot] = self._platform(arch, True)
+        self._os[slot] = self._platform(os, True)
+        self._objs[slot] = obj
+        self._live += 1
+        self._pairs += n
+        return slot
+
+    cdef void _remove_locked(self, uint32_t slot) noexcept nogil:
+        cdef int64_t off = self._off[slot]
+        cdef uint32_t n = self._len[slot]
+        cdef uint32_t i, lid, pos, moved, where
+        for i in range(n):
+            lid = self._pair_layer[off + i]
+            pos = self._pair_pos[off + i]
+            moved = self._post[lid].back()
+            self._post[lid].pop_back()
+            if pos < self._post[lid].size():
+                # Swap-remove: the slot that was last now sits where ours was.
+                self._post[lid][pos] = moved
+                where = _find(self._pair_layer.data() + self._off[moved], self._len[moved], lid)
+                self._pair_pos[self._off[moved] + where] = pos
+        self._alive[slot] = 0
+        self._len[slot] = 0
+        self._free.push_back(slot)
+        self._garbage += n
+        self._pairs -= n
+        self._live -= 1
+        if self._garbage > 65536 and self._garbage > self._pairs:
+            self._compact_locked()
+
+    cdef void _compact_locked(self) noexcept nogil:
+        # Pairs of removed slots are garbage at the front of the arrays; copy
+        # the live segments down.  Posting positions do not change.
+        cdef vector[uint32_t] layer
+        cdef vector[uint32_t] pos
+        cdef size_t s
+        cdef int64_t i, off
+        layer.reserve(self._pairs)
+        pos.reserve(self._pairs)
+        for s in range(self._alive.size()):
+            if not self._alive[s]:
+                continue
+            off = self._off[s]
+            self._off[s] = layer.size()
+            for i in range(off, off + self._len[s]):
+                layer.push_back(self._pair_layer[i])
+                pos.push_back(self._pair_pos[i])
+        self._pair_layer.swap(layer)
+        self._pair_pos.swap(pos)
+        self._garbage = 0
+
+    def add(self, obj, list keys, int64_t nbytes, int64_t created, int64_t expires,
+            int32_t size_gib, arch=None, os=None):
+        """Add a slot holding the distinct layer ``keys``; return the slot."""
+        with nogil:
+            self._wrlock()
+        try:
+            return self._add_locked(obj, keys, nbytes, created, expires, size_gib, arch, os)
+        finally:
+            self._unlock()
+
+    def replace(self, int64_t slot, obj, list keys, int64_t nbytes, int64_t created,
+                int64_t expires, int32_t size_gib, arch=None, os=None):
+        """Swap the slot ``slot`` (or nothing, when -1) for a new one, atomically."""
+        with nogil:
+            self._wrlock()
+        try:
+            if slot >= 0:
+                self._check_slot(slot)
+                self._objs[slot] = None
+                self._remove_locked(<uint32_t>slot)
+            return self._add_locked(obj, keys, nbytes, created, expires, size_gib, arch, os)
+        finally:
+            self._unlock()
+
+    def remove(self, int64_t slot):
+        """Free ``slot``."""
+        with nogil:
+            self._wrlock()
+        try:
+            self._check_slot(slot)
+            self._objs[slot] = None
+            self._remove_locked(<uint32_t>slot)
+        finally:
+            self._unlock()
+
+    def _check_slot(self, int64_t slot):
+        if slot < 0 or <size_t>slot >= self._alive.size() or not self._alive[slot]:
+            raise KeyError(f"slot {slot} is not live")
+
+    # -- scoring --------------------------------------------------------------
+
+    cdef bint _holds(self, uint32_t slot, uint32_t layer) noexcept nogil:
+        return _bsearch(self._pair_layer.data() + self._off[slot], self._len[slot], layer)
+
+    cdef bint _usable(self, uint32_t s, const Pod* q) noexcept nogil:
+        if not self._alive[s] or self._expires[s] <= q.now:
+            return False
+        if q.storage >= 0 and self._size_gib[s] > q.storage:
+            return False
+        if q.arch != 0 and self._arch[s] != 0 and q.arch != self._arch[s]:
+            return False
+        return not (q.os != 0 and self._os[s] != 0 and q.os != self._os[s])
+
+    cdef void _consider(self, uint32_t s, int32_t f, int64_t cov, const Pod* q, Acc* a,
+                        Out* o) noexcept nogil:
+        # SPEC §3.6: full desc, covered desc, distance asc, created desc; exact
+        # ties (left to the id) are collected for the caller.
+        cdef int64_t dist = self._bytes[s] - q.pod_bytes
+        cdef int c
+        if dist < 0:
+            dist = -dist
+        if o.best < 0:
+            c = 1
+        elif f != o.full:
+            c = 1 if f > o.full else -1
+        elif cov != o.covered:
+            c = 1 if cov > o.covered else -1
+        elif dist != o.distance:
+            c = 1 if dist < o.distance else -1
+        elif self._created[s] != self._created[o.best]:
+            c = 1 if self._created[s] > self._created[o.best] else -1
+        else:
+            c = 0
+        if c > 0:
+            o.best = s
+            o.full = f
+            o.covered = cov
+            o.distance = dist
+            a.ties.clear()
+            a.ties.push_back(s)
+        elif c == 0:
+            a.ties.push_back(s)
+
+    cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil:
+        cdef int32_t i, j, possible = 0, f
+        cdef int64_t k, k0, k1, cov
+        cdef uint32_t s, r, lid
+        cdef size_t t, best_len
+        cdef const vector[uint32_t]* post
+        cdef bint ok
+        o.best = -1
+        o.full = 0
+        o.covered = 0
+        o.distance = 0
+        _prepare(a, self._alive.size())
+        if q.bar > 0:
+            for i in range(q.n_img):
+                possible += q.img_ok[i]
+            if possible < q.bar or possible == 0:
+                return
+            for i in range(q.n_img):
+                if not q.img_ok[i]:
+                    continue
+                k0 = q.img_off[i]
+                k1 = q.img_off[i + 1]
+                r = q.img_layers[k0]
+                best_len = self._post[r].size()
+                for k in range(k0 + 1, k1):
+                    if self._post[q.img_layers[k]].size() < best_len:
+                        r = q.img_layers[k]
+                        best_len = self._post[r].size()
+                post = &self._post[r]
+                for t in range(post.size()):
+                    s = post[0][t]
+                    if a.stamp[s] == a.epoch and a.full[s] == UNUSABLE:
+                        continue
+                    if a.stamp[s] != a.epoch:
+                        a.stamp[s] = a.epoch
+                        a.touched.push_back(s)
+                        if not self._usable(s, q):
+                            a.full[s] = UNUSABLE
+                            continue
+                        a.full[s] = 0
+                    ok = True
+                    for k in range(k0, k1):
+                        lid = q.img_layers[k]
+                        if lid != r and not self._holds(s, lid):
+                            ok = False
+                            break
+                    if ok:
+                        a.full[s] += 1
+            for t in range(a.touched.size()):
+                s = a.touched[t]
+                f = a.full[s]
+                if f == UNUSABLE or f < q.bar:
+                    continue
+                cov = 0
+                for j in range(q.n_layers):
+                    if self._holds(s, q.layers[j]):
+                        cov += q.sizes[j]
+                self._consider(s, f, cov, q, a, o)
+        else:
+            # allow_partial with no bar: every cache sharing a layer is eligible.
+            for j in range(q.n_layers):
+                post = &self._post[q.layers[j]]
+                for t in range(post.size()):
+                    s = post[0][t]
+                    if a.stamp[s] != a.epoch:
+                        a.stamp[s] = a.epoch
+                        a.touched.push_back(s)
+                        a.cov[s] = 0
+                        a.full[s] = 0 if self._usable(s, q) else UNUSABLE
+                    a.cov[s] += q.sizes[j]
+            for t in range(a.touched.size()):
+                s = a.touched[t]
+                if a.full[s] == UNUSABLE:
+                    continue
+                f = 0
+                for i in range(q.n_img):
+                    if not q.img_ok[i]:
+                        continue
+                    ok = True
+                    for k in range(q.img_off[i], q.img_off[i + 1]):
+                        if not self._holds(s, q.img_layers[k]):
+                            ok = False
+                            break
+                    f += ok
+                self._consider(s, f, a.cov[s], q, a, o)
+
+    def encode(self, _Batch batch, list images, int32_t bar, storage, arch, os):
+        """Append one pod to ``batch``: ``images`` is a list of {key: size} dicts."""
+        cdef dict merged = {}
+        cdef dict sizes
+        cdef int64_t pod_bytes = 0
+        cdef object lid
+        cdef bint ok
+        cdef uint32_t n_known = 0
+        cdef int64_t start = batch.layers.size()
+        cdef list known = []
+        for sizes in images:
+            merged.update(sizes)
+        for key, size in merged.items():
+            pod_bytes += size
+            lid = self._ids.get(key)
+            if lid is not None:
+                known.append((lid, size))
+        known.sort()
+        for lid, size in known:
+            batch.layers.push_back(lid)
+            batch.sizes.push_back(size)
+        batch.layer_off.push_back(batch.layers.size())
+        batch.img_start.push_back(batch.img_off.size() - 1)
+        for sizes in images:
+            ok = True
+            for key in sizes:
+                lid = self._ids.get(key)
+                if lid is None:
+                    ok = False
+                    break
+                batch.img_layers.push_back(lid)
+            if not ok:
+                # Drop the partial run: an image with an unknown layer is never full.
+                batch.img_layers.resize(batch.img_off.back())
+            batch.img_off.push_back(batch.img_layers.size())
+            if not sizes:
+                ok = False
+            batch.img_ok.push_back(<uint8_t>ok)
+        batch.n_img.push_back(len(images))
+        batch.pod_bytes.push_back(pod_bytes)
+        batch.bar.push_back(bar)
+        batch.storage.push_back(-1.0 if storage is None else float(storage))
+        batch.arch.push_back(self._platform(arch, False))
+        batch.os.push_back(self._platform(os, False))
+
+    def new_batch(self):
+        """An empty batch of pods to :meth:`encode` into."""
+        return _Batch()
+
+    def score_batch(self, _Batch batch, int64_t now, int threads=1):
+        """Score every pod of ``batch``; return one ``(objs, full, covered, distance)`` each.
+
+        ``objs`` is the list of best caches' objects (more than one on an exact
+        tie, for the caller to break by id), empty when no cache is eligible.
+        Pods are spread over ``threads`` threads with the GIL released.
+        """
+        cdef Py_ssize_t n = len(batch)
+        cdef Py_ssize_t p
+        cdef int tid
+        cdef vector[Acc] accs
+        cdef vector[Out] outs
+        cdef vector[vector[uint32_t]] ties
+        if threads < 1:
+            threads = 1
+        if threads > n:
+            threads = max(<int>n, 1)
+        batch._seal(now)
+        accs.resize(threads)
+        outs.resize(n)
+        ties.resize(n)
+        with nogil:
+            self._rdlock()
+        try:
+            if threads == 1:
+                with nogil:
+                    for p in range(n):
+                        self._score(&batch.pods[p], &accs[0], &outs[p])
+                        ties[p].swap(accs[0].ties)
+            else:
+                for p in prange(n, nogil=True, num_threads=threads, schedule="dynamic",
+                                chunksize=16):
+                    tid = threadid()
+                    self._score(&batch.pods[p], &accs[tid], &outs[p])
+                    ties[p].swap(accs[tid].ties)
+            # Still under the read lock: the slots cannot have been reused yet.
+            result = []
+            for p in range(n):
+                if outs[p].best < 0:
+                    result.append(([], 0, 0, 0))
+                else:
+                    result.append(([self._objs[s] for s in ties[p]], outs[p].full,
+                                   outs[p].covered, outs[p].distance))
+            return result
+        finally:
+            self._unlock()
+
+    def score_one(self, list images, int32_t bar, storage, arch, os, int64_t now):
+        """Score one pod (see :meth:`score_batch`), reusing pooled scratch space."""
+        cdef _Batch batch = _Batch()
+        cdef _Scratch scratch
+        cdef Out out
+        self.encode(batch, images, bar, storage, arch, os)
+        batch._seal(now)
+        try:
+            scratch = self._pool.pop()
+        except IndexError:
+            scratch = _Scratch()
+        try:
+            with nogil:
+                self._rdlock()
+                self._score(&batch.pods[0], &scratch.acc, &out)
+            try:
+                if out.best < 0:
+                    return ([], 0, 0, 0)
+                return ([self._objs[s] for s in scratch.acc.ties], out.full, out.covered,
+                        out.distance)
+            finally:
+                self._unlock()
+        finally:
+            self._pool.append(scratch)
+
+    def score_slot(self, int64_t slot, obj, list images):
+        """``(full, covered, distance)`` of the slot holding ``obj``, or None if it moved."""
+        cdef _Batch batch = _Batch()
+        cdef const Pod* q
+        cdef int32_t i, j, f = 0
+        cdef int64_t k, cov = 0, dist
+        cdef bint ok
+        self.encode(batch, images, 0, None, None, None)
+        batch._seal(0)
+        q = &batch.pods[0]
+        with nogil:
+            self._rdlock()
+        try:
+            if (slot < 0 or <size_t>slot >= self._alive.size() or not self._alive[slot]
+                    or self._objs[slot] is not obj):
+                return None
+            for i in range(q.n_img):
+                ok = q.img_ok[i]
+                for k in range(q.img_off[i], q.img_off[i + 1]):
+                    if not self._holds(slot, q.img_layers[k]):
+                        ok = False
+                        break
+                f += ok
+            for j in range(q.n_layers):
+                if self._holds(slot, q.layers[j]):
+                    cov += q.sizes[j]
+            dist = self._bytes[slot] - q.pod_bytes
+            return (f, cov, dist if dist >= 0 else -dist)
+        finally:
+            self._unlock()
+
+    # -- persistence ----------------------------------------------------------
+
+    def to_arrays(self):
+        """The live state as NumPy arrays and a key list, slots renumbered densely.
+
+        Only keys some live slot holds are kept.  The objects come back in
+        the order of the rows.
+        """
+        with nogil:
+            self._rdlock()
+        try:
+            rows = [s for s in range(self._alive.size()) if self._alive[s]]
+            used = {}
+            keys = []
+            lens = np.empty(len(rows), dtype=np.uint32)
+            layer_ids = np.empty(self._pairs, dtype=np.uint32)
+            at = 0
+            for r, s in enumerate(rows):
+                off = self._off[s]
+                n = self._len[s]
+                lens[r] = n
+                for i in range(n):
+                    old = self._pair_layer[off + i]
+                    new = used.get(old)
+                    if new is None:
+                        new = used[old] = len(keys)
+                        keys.append(self._keys[old])
+                    layer_ids[at] = new
+                    at += 1
+            platforms = sorted(self._platforms, key=self._platforms.get)
+            arrays = {
+                "lens": lens,
+                "layer_ids": layer_ids,
+                "bytes": np.array([self._bytes[s] for s in rows], dtype=np.int64),
+                "created": np.array([self._created[s] for s in rows], dtype=np.int64),
+                "expires": np.array([self._expires[s] for s in rows], dtype=np.int64),
+                "size_gib": np.array([self._size_gib[s] for s in rows], dtype=np.int32),
+                "arch": np.array([self._arch[s] for s in rows], dtype=np.int32),
+                "os": np.array([self._os[s] for s in rows], dtype=np.int32),
+            }
+            return arrays, keys, platforms, [self._objs[s] for s in rows]
+        finally:
+            self._unlock()
+
+    @staticmethod
+    def from_arrays(dict arrays, list keys, list platforms, list objs):
+        """Rebuild a core from :meth:`to_arrays` output; the postings are rebuilt in C."""
+        cdef Core core = Core()
+        cdef const uint32_t[::1] lens = arrays["lens"]
+        cdef const uint32_t[::1] layer_ids = arrays["layer_ids"]
+        cdef const int64_t[::1] nbytes = arrays["bytes"]
+        cdef const int64_t[::1] created = arrays["created"]
+        cdef const int64_t[::1] expires = arrays["expires"]
+        cdef const int32_t[::1] size_gib = arrays["size_gib"]
+        cdef const int32_t[::1] arch = arrays["arch"]
+        cdef const int32_t[::1] os = arrays["os"]
+        cdef Py_ssize_t n = lens.shape[0]
+        cdef Py_ssize_t s
+        cdef int64_t off = 0, i
+        cdef uint32_t lid
+        if len(objs) != n or layer_ids.shape[0] != int(np.sum(lens, dtype=np.int64)):
+            raise ValueError("snapshot arrays disagree in length")
+        if n and layer_ids.shape[0] and int(np.max(layer_ids)) >= len(keys):
+            raise ValueError("snapshot names a layer id past its key table")
+        core._keys = list(keys)
+        core._ids = {k: i for i, k in enumerate(keys)}
+        if len(core._ids) != len(keys):
+            raise ValueError("snapshot key table has duplicates")
+        core._platforms = {p: i + 1 for i, p in enumerate(platforms)}
+        core._objs = list(objs)
+        core._post.resize(len(keys))
+        core._pair_layer.assign(&layer_ids[0] if layer_ids.shape[0] else NULL,
+                                (&layer_ids[0] if layer_ids.shape[0] else NULL)
+                                + layer_ids.shape[0])
+        core._pair_pos.resize(layer_ids.shape[0])
+        core._alive.assign(n, 1)
+        core._off.resize(n)
+        core._len.resize(n)
+        core._bytes.resize(n)
+        core._created.resize(n)
+        core._expires.resize(n)
+        core._size_gib.resize(n)
+        core._arch.resize(n)
+        core._os.resize(n)
+        with nogil:
+            for s in range(n):
+                core._off[s] = off
+                core._len[s] = lens[s]
+                core._bytes[s] = nbytes[s]
+                core._created[s] = created[s]
+                core._expires[s] = expires[s]
+                core._size_gib[s] = size_gib[s]
+                core._arch[s] = arch[s]
+                core._os[s] = os[s]
+                for i in range(off, off + lens[s]):
+                    lid = core._pair_layer[i]
+                    core._pair_pos[i] = core._post[lid].size()
+                    core._post[lid].push_back(<uint32_t>s)
+                off += lens[s]
+        core._live = n
+        core._pairs = off
+        return core
+
+
+cdef class _Scratch:
+    """Pooled scratch space for one-pod matches from Python threads."""
+
+    cdef Acc acc

@@ -1,0 +1,379 @@
+"""The cache index: :class:`CacheIndex`, the thin Python face over the compiled core.
+
+Model objects come in, plain keys and numbers go down to ``fastmatch._core``,
+and the decision of SPEC §3 is assembled here from what the core scored.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from fastmatch import _core
+from fastmatch._time import TimeLike, to_datetime, to_micros, utcnow
+from fastmatch.errors import FastmatchError, ValidationError
+from fastmatch.explain import reason_none, reason_rejected, reason_used
+from fastmatch.model import (
+    AUTO_CREATE_BASE_GIB,
+    CreateProposal,
+    Image,
+    ImageCache,
+    ImageLike,
+    Phase,
+    distinct_images,
+    proposal_name,
+)
+from fastmatch.policy import MatchPolicy
+from fastmatch.result import MatchResult
+
+__all__ = ["CacheIndex", "UnknownCacheError"]
+
+_BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
+_Scored = tuple[list[Any], int, int, int]
+
+
+class UnknownCacheError(FastmatchError, KeyError):
+    """No cache with that id is in the index."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown image cache"
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _when(now: TimeLike | None) -> datetime:
+    if now is None:
+        return utcnow()
+    try:
+        return to_datetime(now, "now")
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class _Pod:
+    """A pod's images, ready for the core: distinct images and their layer sizes."""
+
+    __slots__ = ("bytes", "images", "sizes")
+
+    def __init__(self, images: Iterable[ImageLike], where: str) -> None:
+        self.images: tuple[Image, ...] = distinct_images(images, where)
+        if not self.images:
+            raise ValidationError(f"{where}: a pod needs at least one image")
+        self.sizes: list[dict[str, int]] = [image.layer_sizes() for image in self.images]
+        merged: dict[str, int] = {}
+        for sizes in self.sizes:
+            merged.update(sizes)
+        self.bytes = sum(merged.values())
+
+
+class CacheIndex:
+    """Image caches, indexed for matching pods against them (SPEC §3, §7).
+
+    >>> import fastmatch as fm
+    >>> idx = fm.CacheIndex()
+    >>> idx.upsert(fm.ImageCache("imc-1", ["nginx:1.25"]))
+    >>> idx.match(["nginx:1.25"]).cache_id
+    'imc-1'
+
+    Thread-safe: any number of threads may match while others upsert and
+    remove; a match sees each cache as it was before or after an upsert.
+    """
+
+    def __init__(self, caches: Iterable[ImageCache] = ()) -> None:
+        self._core = _core.Core()
+        self._caches: dict[str, ImageCache] = {}
+        self._slots: dict[str, int] = {}
+        self._building: dict[frozenset[str], set[str]] = {}
+        self._write = threading.Lock()
+        for cache in caches:
+            self.upsert(cache)
+
+    # -- the set of caches ----------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._caches)
+
+    def __contains__(self, cache_id: object) -> bool:
+        return cache_id in self._caches
+
+    def __iter__(self) -> Iterator[ImageCache]:
+        return iter(list(self._caches.values()))
+
+    def get(self, cache_id: str) -> ImageCache | None:
+        """The cache with this id, or ``None``."""
+        return self._caches.get(cache_id)
+
+    def __getitem__(self, cache_id: str) -> ImageCache:
+        cache = self._caches.get(cache_id)
+        if cache is None:
+            raise UnknownCacheError(f"no image cache {cache_id!r} in the index")
+        return cache
+
+    @property
+    def ready(self) -> int:
+        """How many caches are ``Ready`` (the ones matching can use)."""
+        return len(self._core)
+
+    def upsert(self, cache: ImageCache) -> None:
+        """Add ``cache``, or replace the cache with the same id.
+
+        Costs O(layers of the cache).  A cache that is not ``Ready`` is kept
+        (a pod may name it, and it suppresses duplicate auto-create
+        proposals) but matching never uses it.
+        """
+        if not isinstance(cache, ImageCache):
+            raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
+        # Everything that can fail is computed before anything changes.
+        keys = list(cache.layer_sizes())
+        nbytes = sum(cache.layer_sizes().values())
+        expires_at = cache.expires_at
+        expires = _core.NEVER if expires_at is None else to_micros(expires_at)
+        created = to_micros(cache.created)
+        with self._write:
+            old = self._caches.get(cache.id)
+            slot = self._slots.get(cache.id, -1)
+            if cache.phase is Phase.READY:
+                self._slots[cache.id] = self._core.replace(
+                    slot,
+                    cache,
+                    keys,
+                    nbytes,
+                    created,
+                    expires,
+                    cache.size_gib,
+                    cache.arch,
+                    cache.os,
+                )
+            elif slot >= 0:
+                self._core.remove(slot)
+                del self._slots[cache.id]
+            if old is not None and old.phase in _BEING_CREATED:
+                self._unmark_building(old)
+            if cache.phase in _BEING_CREATED:
+                self._building.setdefault(cache.image_set, set()).add(cache.id)
+            self._caches[cache.id] = cache
+
+    def _unmark_building(self, cache: ImageCache) -> None:
+        ids = self._building.get(cache.image_set)
+        if ids is not None:
+            ids.discard(cache.id)
+            if not ids:
+                del self._building[cache.image_set]
+
+    def remove(self, cache_id: str) -> ImageCache:
+        """Remove the cache with this id and return it; raise if there is none."""
+        with self._write:
+            cache = self._caches.get(cache_id)
+            if cache is None:
+                raise UnknownCacheError(f"no image cache {cache_id!r} in the index")
+            slot = self._slots.pop(cache_id, -1)
+            if slot >= 0:
+                self._core.remove(slot)
+            if cache.phase in _BEING_CREATED:
+                self._unmark_building(cache)
+            del self._caches[cache_id]
+            return cache
+
+    def discard(self, cache_id: str) -> bool:
+        """Remove the cache with this id if there is one; tell whether there was."""
+        try:
+            self.remove(cache_id)
+        except UnknownCacheError:
+            return False
+        return True
+
+    def record_match(self, cache_id: str, now: TimeLike | None = None) -> ImageCache:
+        """Record that a pod was matched to ``cache_id`` at ``now`` (SPEC §4).
+
+        The cache's ``last_matched`` is set, which extends the life of an
+        auto-created cache.  Returns the updated cache.
+        """
+        cache = self[cache_id]
+        updated = cache.replace(last_matched=_when(now))
+        self.upsert(updated)
+        return updated
+
+    def expired(self, now: TimeLike | None = None) -> list[ImageCache]:
+        """The caches that have expired at ``now`` (SPEC §4), by id."""
+        when = _when(now)
+        return sorted((c for c in self._caches.values() if c.expired(when)), key=lambda c: c.id)
+
+    # -- matching -------------------------------------------------------------
+
+    def match(
+        self,
+        images: Iterable[ImageLike],
+        policy: MatchPolicy | None = None,
+        *,
+        pod_name: str = "",
+        now: TimeLike | None = None,
+    ) -> MatchResult:
+        """Choose a cache for a pod with these images (SPEC §3)."""
+        policy = policy if policy is not None else MatchPolicy()
+        pod = _Pod(images, f"pod {pod_name}" if pod_name else "pod")
+        when = _when(now)
+        direct = self._direct(pod, policy)
+        if direct is not None:
+            return direct
+        scored = self._core.score_one(
+            pod.sizes,
+            policy.min_full(len(pod.images)),
+            policy.storage_gib,
+            policy.arch,
+            policy.os,
+            to_micros(when),
+        )
+        return self._decide(pod, policy, pod_name, scored)
+
+    def match_many(
+        self,
+        pods: Iterable[Iterable[ImageLike]],
+        policies: Iterable[MatchPolicy | None] | MatchPolicy | None = None,
+        *,
+        now: TimeLike | None = None,
+        threads: int | None = None,
+        pod_names: Iterable[str] | None = None,
+    ) -> list[MatchResult]:
+        """Choose a cache for each of many pods in one call.
+
+        ``policies`` is one policy for all pods or one per pod (``None`` means
+        the default policy).  The scoring runs without the GIL on ``threads``
+        threads (default: every core this process may use).
+        """
+        pod_list = [list(p) if not isinstance(p, (str, Image)) else [p] for p in pods]
+        n = len(pod_list)
+        if policies is None or isinstance(policies, MatchPolicy):
+            policy_list: Sequence[MatchPolicy | None] = [policies] * n
+        else:
+            policy_list = list(policies)
+            if len(policy_list) != n:
+                raise ValidationError(f"match_many: {n} pods but {len(policy_list)} policies")
+        names = list(pod_names) if pod_names is not None else [""] * n
+        if len(names) != n:
+            raise ValidationError(f"match_many: {n} pods but {len(names)} pod names")
+        if threads is None:
+            threads = _default_threads()
+        elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValidationError(
+                f"match_many: threads must be a positive integer, got {threads!r}"
+            )
+        when = _when(now)
+        results: list[MatchResult | None] = [None] * n
+        batch = self._core.new_batch()
+        queued: list[tuple[int, _Pod, MatchPolicy]] = []
+        default = MatchPolicy()
+        for i, (images, pol, name) in enumerate(zip(pod_list, policy_list, names)):
+            policy = pol if pol is not None else default
+            pod = _Pod(images, f"pod {name or i}")
+            direct = self._direct(pod, policy)
+            if direct is not None:
+                results[i] = direct
+                continue
+            self._core.encode(
+                batch,
+                pod.sizes,
+                policy.min_full(len(pod.images)),
+                policy.storage_gib,
+                policy.arch,
+                policy.os,
+            )
+            queued.append((i, pod, policy))
+        if queued:
+            scored = self._core.score_batch(batch, to_micros(when), threads)
+            for (i, pod, policy), one in zip(queued, scored):
+                results[i] = self._decide(pod, policy, names[i], one)
+        return [r for r in results if r is not None]
+
+    def _direct(self, pod: _Pod, policy: MatchPolicy) -> MatchResult | None:
+        """The decision when no scoring of all caches is needed: a named cache, or auto off."""
+        n = len(pod.images)
+        if policy.cache_id is not None:
+            while True:
+                cache = self._caches.get(policy.cache_id)
+                if cache is None or cache.phase is not Phase.READY:
+                    return MatchResult(
+                        "reject",
+                        policy.cache_id,
+                        True,
+                        0,
+                        0,
+                        n,
+                        False,
+                        None,
+                        reason_rejected(policy.cache_id, cache),
+                    )
+                score = self._core.score_slot(self._slots.get(cache.id, -1), cache, pod.sizes)
+                if score is not None:
+                    break  # else the cache was replaced under us: look again
+            full, covered, distance = score
+            return MatchResult(
+                "use",
+                cache.id,
+                True,
+                full,
+                covered,
+                n,
+                full == n,
+                None,
+                reason_used(cache, True, full, n, covered, pod.bytes),
+                distance,
+                cache,
+            )
+        if not policy.auto:
+            return MatchResult(
+                "none", None, False, 0, 0, n, False, None, reason_none(policy, n, None)
+            )
+        return None
+
+    def _decide(
+        self, pod: _Pod, policy: MatchPolicy, pod_name: str, scored: _Scored
+    ) -> MatchResult:
+        """SPEC §3.6-3.8 from the core's best candidates."""
+        tied, full, covered, distance = scored
+        n = len(pod.images)
+        create: CreateProposal | None = None
+        creating: str | None = None
+        if not tied or full < n:
+            building = self._building.get(frozenset(image.key for image in pod.images))
+            if building:
+                creating = min(building)
+            else:
+                create = CreateProposal(
+                    proposal_name(pod_name),
+                    pod.images,
+                    AUTO_CREATE_BASE_GIB + policy.extra_storage_gib,
+                )
+        if not tied:
+            return MatchResult(
+                "none",
+                None,
+                False,
+                0,
+                0,
+                n,
+                False,
+                create,
+                reason_none(policy, n, create, creating),
+            )
+        best: ImageCache = min(tied, key=lambda c: c.id)
+        return MatchResult(
+            "use",
+            best.id,
+            False,
+            full,
+            covered,
+            n,
+            full == n,
+            create,
+            reason_used(best, False, full, n, covered, pod.bytes, create),
+            distance,
+            best,
+        )
