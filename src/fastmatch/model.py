@@ -143,8 +143,10 @@ class Image:
                 )
         elif parsed.digest is not None:
             digest = parsed.digest
-        if isinstance(layers, (str, bytes)):
-            raise ValidationError(f"{where}: layers must be a sequence of layers, not a string")
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+            raise ValidationError(
+                f"{where}: layers must be a sequence of layers, got {type(layers).__name__}"
+            )
         built = tuple(_to_layer(layer, f"{where} layer {i}") for i, layer in enumerate(layers))
         sizes: dict[str, int] = {}
         for layer in built:
@@ -205,8 +207,12 @@ def _optional_time(value: TimeLike | None, where: str) -> datetime | None:
         return None
     try:
         return to_datetime(value, where)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
+    except (ValueError, OverflowError, OSError) as exc:
+        # Epoch seconds out of range or NaN fail inside datetime, without ``where``.
+        message = str(exc)
+        if not message.startswith(where):
+            message = f"{where}: {value!r} is not a valid time ({message})"
+        raise ValidationError(message) from None
 
 
 def _optional_platform(value: object, where: str) -> str | None:
@@ -260,6 +266,10 @@ class ImageCache:
         where = f"image cache {id}"
         if isinstance(images, (str, Image)):
             images = [images]
+        if not isinstance(images, Iterable):
+            raise ValidationError(
+                f"{where}: images must be a list of images, got {type(images).__name__}"
+            )
         built = tuple(_to_image(image, f"{where} image {i}") for i, image in enumerate(images))
         if not 1 <= len(built) <= MAX_IMAGES_PER_CACHE:
             raise ValidationError(
