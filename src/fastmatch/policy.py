@@ -59,9 +59,12 @@ def _bool(annotations: Mapping[str, str], key: str, default: bool) -> bool:
 
 
 def _aliased(annotations: Mapping[str, str], key: str, legacy: str) -> str | None:
-    """The value of ``key``, or of its legacy alias; both set and different is an error."""
+    """The value of ``key``, or of its legacy alias; both set and different is an error.
+
+    Values are compared without surrounding white space, the way they are read.
+    """
     value, old = annotations.get(key), annotations.get(legacy)
-    if value is not None and old is not None and value != old:
+    if value is not None and old is not None and value.strip() != old.strip():
         raise InvalidAnnotationError(
             f"annotations {key}={value!r} and its legacy alias {legacy}={old!r} disagree"
         )
@@ -170,8 +173,18 @@ storage_gib=None, allow_partial=False, extra_storage_gib=0, arch=None, os=None)
             value = annotations.get(key)
             if value is not None and not isinstance(value, str):
                 raise InvalidAnnotationError(f"annotation {key}: values are strings, got {value!r}")
-        auto_value = _aliased(annotations, AUTO_IMC, AUTO_IMC_LEGACY)
-        auto = _bool({AUTO_IMC: auto_value} if auto_value is not None else {}, AUTO_IMC, True)
+        # Each spelling is read on its own, so that an error names the annotation
+        # the user wrote and "true" agrees with "True".
+        auto = _bool(annotations, AUTO_IMC, True)
+        if annotations.get(AUTO_IMC_LEGACY) is not None:
+            legacy_auto = _bool(annotations, AUTO_IMC_LEGACY, True)
+            if annotations.get(AUTO_IMC) is None:
+                auto = legacy_auto
+            elif legacy_auto != auto:
+                raise InvalidAnnotationError(
+                    f"annotations {AUTO_IMC}={annotations[AUTO_IMC]!r} and its legacy alias "
+                    f"{AUTO_IMC_LEGACY}={annotations[AUTO_IMC_LEGACY]!r} disagree"
+                )
         perfect = _bool(annotations, PERFECT_MATCH, False)
         count: int | None = None
         raw_count = annotations.get(MATCH_COUNT)
