@@ -1,0 +1,202 @@
+"""The image catalog (SPEC §6): JSON Lines, one image a line.
+
+    {"ref": "docker.io/library/nginx:1.25", "digest": "sha256:…",
+     "layers": [{"digest": "sha256:…", "size": 123}]}
+
+``fastmatch resolve`` writes it; every command that needs layers reads it
+(``--catalog FILE``) so that no registry is needed.  Reading is all or
+nothing: the first bad line raises :class:`~fastmatch.errors.InputFileError`
+naming the file, the line, the image and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from fastmatch.digest import is_digest
+from fastmatch.errors import FastmatchError, InputFileError
+from fastmatch.imageref import parse_reference
+from fastmatch.model import Image, Layer
+
+__all__ = ["Catalog", "catalog_line", "read_catalog", "write_catalog"]
+
+
+def catalog_line(image: Image) -> str:
+    """One catalog line for ``image`` (no newline), keys in the SPEC's order."""
+    doc: dict[str, Any] = {"ref": image.ref}
+    if image.digest is not None:
+        doc["digest"] = image.digest
+    doc["layers"] = [{"digest": layer.digest, "size": layer.size} for layer in image.layers]
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def write_catalog(images: Iterable[Image], dest: str | os.PathLike[str] | IO[str]) -> int:
+    """Write ``images`` as a catalog to a path (atomically) or an open text stream;
+    return how many lines were written."""
+    lines = [catalog_line(image) + "\n" for image in images]
+    if isinstance(dest, (str, os.PathLike)):
+        path = Path(dest)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        os.replace(tmp, path)
+    else:
+        dest.writelines(lines)
+        dest.flush()
+    return len(lines)
+
+
+def _field_error(where: str, field: str, problem: str) -> InputFileError:
+    return InputFileError(f"{where}: field {field!r}: {problem}")
+
+
+def _parse_line(doc: object, where: str) -> Image:
+    if not isinstance(doc, Mapping):
+        raise InputFileError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    ref = doc.get("ref")
+    if not isinstance(ref, str):
+        raise _field_error(where, "ref", "missing or not a string")
+    try:
+        parse_reference(ref)
+    except FastmatchError as exc:
+        raise _field_error(where, "ref", str(exc)) from None
+    where = f"{where} ({ref})"
+    digest = doc.get("digest")
+    if digest is not None and not (isinstance(digest, str) and is_digest(digest)):
+        raise _field_error(where, "digest", f"invalid digest {digest!r}")
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise _field_error(where, "layers", "missing or not a list")
+    built: list[Layer] = []
+    for i, layer in enumerate(layers):
+        name = f"layers[{i}]"
+        if not isinstance(layer, Mapping):
+            raise _field_error(where, name, "expected an object with 'digest' and 'size'")
+        layer_digest = layer.get("digest")
+        if not (isinstance(layer_digest, str) and is_digest(layer_digest)):
+            raise _field_error(where, f"{name}.digest", f"invalid digest {layer_digest!r}")
+        size = layer.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise _field_error(where, f"{name}.size", f"expected an integer >= 0, got {size!r}")
+        built.append(Layer(layer_digest, size))
+    try:
+        return Image(ref, built, digest=digest)
+    except FastmatchError as exc:
+        raise InputFileError(f"{where}: {exc}") from None
+
+
+def _read_lines(lines: Iterable[str], name: str) -> Catalog:
+    images: list[Image] = []
+    first_line: dict[str, tuple[int, Image]] = {}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text:
+            continue
+        where = f"{name}:{number}"
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{where}: not valid JSON: {exc.msg} (column {exc.colno})") \
+                from None
+        image = _parse_line(doc, where)
+        seen = first_line.get(image.ref)
+        if seen is not None:
+            if seen[1] != image:
+                raise InputFileError(
+                    f"{where} ({image.ref}): image already listed on line {seen[0]} with "
+                    "other content"
+                )
+            continue
+        first_line[image.ref] = (number, image)
+        images.append(image)
+    return Catalog(images)
+
+
+def read_catalog(source: str | os.PathLike[str] | IO[str]) -> Catalog:
+    """Read a catalog from a path (``-`` is standard input) or an open text stream.
+
+    Blank lines are skipped; an image listed twice with the same content is
+    kept once.  Raise :class:`~fastmatch.errors.InputFileError` on the first
+    bad line; nothing is returned half-loaded.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        if str(source) == "-":
+            return _read_lines(sys.stdin, "<stdin>")
+        name = str(source)
+        try:
+            with open(source, encoding="utf-8") as handle:
+                return _read_lines(handle, name)
+        except OSError as exc:
+            raise InputFileError(f"{name}: cannot read catalog: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
+    name = getattr(source, "name", "<stream>")
+    return _read_lines(source, str(name))
+
+
+class Catalog:
+    """Images with known layers, looked up by reference.
+
+    A reference by digest also finds an image catalogued by tag whose
+    manifest digest it is (``nginx@sha256:X`` finds ``nginx:1.25`` when its
+    digest is ``X``).
+    """
+
+    def __init__(self, images: Iterable[Image] = ()) -> None:
+        self._by_ref: dict[str, Image] = {}
+        self._by_digest: dict[tuple[str, str], Image] = {}
+        for image in images:
+            self.add(image)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Catalog:
+        """Read a catalog file; see :func:`read_catalog`."""
+        return read_catalog(path)
+
+    def add(self, image: Image) -> None:
+        """Add (or replace) an image."""
+        self._by_ref[image.ref] = image
+        if image.digest is not None:
+            name = parse_reference(image.ref).name
+            self._by_digest.setdefault((name, image.digest), image)
+
+    def get(self, ref: str) -> Image | None:
+        """The catalogued image for ``ref`` (any spelling), or ``None``."""
+        parsed = parse_reference(ref)
+        hit = self._by_ref.get(parsed.normalized)
+        if hit is not None or parsed.digest is None:
+            return hit
+        other = self._by_digest.get((parsed.name, parsed.digest))
+        if other is None:
+            return None
+        return Image(parsed.normalized, other.layers, digest=parsed.digest)
+
+    def image(self, ref: str) -> Image:
+        """The catalogued image for ``ref``, else an image whose layers are unknown."""
+        hit = self.get(ref)
+        return hit if hit is not None else Image(ref)
+
+    def images(self, refs: Iterable[str]) -> list[Image]:
+        """:meth:`image` for each reference."""
+        return [self.image(ref) for ref in refs]
+
+    def __contains__(self, ref: object) -> bool:
+        if not isinstance(ref, str):
+            return False
+        try:
+            return self.get(ref) is not None
+        except FastmatchError:
+            return False
+
+    def __len__(self) -> int:
+        return len(self._by_ref)
+
+    def __iter__(self) -> Iterator[Image]:
+        return iter(self._by_ref.values())
+
+    def __repr__(self) -> str:
+        return f"Catalog({len(self)} images)"
