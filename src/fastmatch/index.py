@@ -67,7 +67,8 @@ class _Pod:
         self.images: tuple[Image, ...] = distinct_images(images, where)
         if not self.images:
             raise ValidationError(f"{where}: a pod needs at least one image")
-        self.sizes: list[dict[str, int]] = [image.layer_sizes() for image in self.images]
+        # The images' own dicts, read-only here: the core only reads them.
+        self.sizes: list[dict[str, int]] = [image._sizes for image in self.images]
         merged: dict[str, int] = {}
         for sizes in self.sizes:
             merged.update(sizes)
@@ -132,8 +133,8 @@ class CacheIndex:
         if not isinstance(cache, ImageCache):
             raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
         # Everything that can fail is computed before anything changes.
-        keys = list(cache.layer_sizes())
-        nbytes = sum(cache.layer_sizes().values())
+        keys = list(cache._sizes)
+        nbytes = cache.bytes
         expires_at = cache.expires_at
         expires = _core.NEVER if expires_at is None else to_micros(expires_at)
         created = to_micros(cache.created)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Union
 
 from fastmatch._time import TimeLike, to_datetime, utcnow
@@ -128,6 +129,7 @@ class Image:
     ref: str
     layers: tuple[Layer, ...] = ()
     digest: str | None = None
+    _sizes: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self, ref: str, layers: Iterable[LayerLike] = (), digest: str | None = None
@@ -157,6 +159,12 @@ class Image:
                 )
         object.__setattr__(self, "ref", parsed.normalized)
         object.__setattr__(self, "layers", built)
+        key = digest if digest is not None else parsed.normalized
+        object.__setattr__(
+            self,
+            "_sizes",
+            sizes if built else {PSEUDO_PREFIX + key: 0},
+        )
         object.__setattr__(self, "digest", digest)
 
     @property
@@ -176,16 +184,14 @@ class Image:
         """Whether the image's layers were resolved."""
         return bool(self.layers)
 
-    def layer_sizes(self) -> dict[str, int]:
+    def layer_sizes(self) -> Mapping[str, int]:
         """The image's distinct layers, digest to size; the pseudo-layer if none are known."""
-        if not self.layers:
-            return {PSEUDO_PREFIX + self.key: 0}
-        return {layer.digest: layer.size for layer in self.layers}
+        return MappingProxyType(self._sizes)
 
     @property
     def size(self) -> int:
         """Bytes of the image's distinct layers."""
-        return sum(self.layer_sizes().values())
+        return sum(self._sizes.values())
 
 
 ImageLike = Union[Image, str]
@@ -244,6 +250,8 @@ class ImageCache:
     arch: str | None = None
     os: str | None = None
     retention_days: int | None = None
+    _sizes: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
+    _bytes: int = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self,
@@ -308,7 +316,9 @@ class ImageCache:
         object.__setattr__(self, "arch", _optional_platform(arch, f"{where} arch"))
         object.__setattr__(self, "os", _optional_platform(os, f"{where} os"))
         object.__setattr__(self, "retention_days", retention_days)
-        self.layer_sizes()  # a layer listed with two sizes is bad input
+        sizes = self._collect_sizes()  # a layer listed with two sizes is bad input
+        object.__setattr__(self, "_sizes", sizes)
+        object.__setattr__(self, "_bytes", sum(sizes.values()))
 
     def replace(self, **changes: Any) -> ImageCache:
         """A copy with some fields changed, validated like a new one."""
@@ -347,13 +357,21 @@ class ImageCache:
         at = self.expires_at
         return at is not None and at <= now
 
-    def layer_sizes(self) -> dict[str, int]:
+    def layer_sizes(self) -> Mapping[str, int]:
         """The cache's distinct layers, digest to size.
 
         Each image also contributes the pseudo-layers of its identities
         (size 0), so a pod image whose layers are unknown matches a cache that
         holds the same reference or digest.
         """
+        return MappingProxyType(self._sizes)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of the cache's distinct layers."""
+        return self._bytes
+
+    def _collect_sizes(self) -> dict[str, int]:
         sizes: dict[str, int] = {}
         for image in self.images:
             for layer in image.layers:
