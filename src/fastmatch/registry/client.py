@@ -164,7 +164,38 @@ class RegistryClient:
         on any answer but ``200``.
         """
         path = f"/v2/{ref.path}/manifests/{urllib.parse.quote(reference, safe=':')}"
-        return self._authorized(ref, "HEAD" if head else "GET", path, {"Accept": ACCEPT})
+        try:
+            return self._authorized(ref, "HEAD" if head else "GET", path, {"Accept": ACCEPT})
+        except ReferenceNotFoundError as exc:
+            if getattr(exc, "registry_code", None) == "NAME_UNKNOWN":
+                raise
+            raise self._explain_missing(ref, reference, exc) from None
+
+    def _explain_missing(
+        self, ref: ImageReference, reference: str, error: ReferenceNotFoundError
+    ) -> ReferenceNotFoundError:
+        """Tell an unknown repository from an unknown tag: registries answer
+        ``MANIFEST_UNKNOWN`` for both, but list tags only of a repository that exists."""
+        try:
+            listing = self._authorized(ref, "GET", f"/v2/{ref.path}/tags/list?n=100",
+                                       {"Accept": "application/json"})
+        except ReferenceNotFoundError:
+            return ReferenceNotFoundError(
+                ref.normalized, ref.domain, f"repository {ref.path} not found"
+            )
+        except ResolveError:
+            return error
+        try:
+            tags = [str(t) for t in json.loads(listing.body).get("tags") or []]
+        except (ValueError, AttributeError):
+            return error
+        what = "digest" if reference.startswith(("sha256:", "sha512:")) else "tag"
+        shown = ", ".join(sorted(tags)[:10]) + (", ..." if len(tags) > 10 else "")
+        return ReferenceNotFoundError(
+            ref.normalized, ref.domain,
+            f"{what} {reference} not found in {ref.path} "
+            f"(the repository has {'tags ' + shown if tags else 'no tags'})",
+        )
 
     # Authentication ------------------------------------------------------------------
 
@@ -465,6 +496,7 @@ class RegistryClient:
             error = RegistryUnavailableError(
                 ref.normalized, ref.domain, f"{prefix}unexpected answer {status} ({said})"
             )
+        error.registry_code = code
         raise error
 
 

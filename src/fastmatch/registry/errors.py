@@ -30,6 +30,7 @@ class ResolveError(RegistryError):
     """
 
     kind = "error"
+    registry_code: str | None = None  # the Distribution error code, when the registry gave one
 
     def __init__(self, reference: str, registry: str, detail: str) -> None:
         self.reference = reference
