@@ -1,0 +1,130 @@
+"""The image catalog: written by resolve, read back whole or not at all, fed to matching."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fastmatch.errors import InputFileError
+from fastmatch.model import Image, ImageCache
+from fastmatch.registry import Catalog, catalog_line, read_catalog, write_catalog
+
+D1, D2, D3 = ("sha256:" + c * 64 for c in "abc")
+M1 = "sha256:" + "d" * 64
+
+
+def test_line_format_is_the_specs() -> None:
+    image = Image("nginx:1.25", [(D1, 10), (D2, 20)], digest=M1)
+    assert json.loads(catalog_line(image)) == {
+        "ref": "docker.io/library/nginx:1.25", "digest": M1,
+        "layers": [{"digest": D1, "size": 10}, {"digest": D2, "size": 20}],
+    }
+    assert list(json.loads(catalog_line(image))) == ["ref", "digest", "layers"]
+
+
+def test_round_trip_through_a_file(tmp_path: Path) -> None:
+    images = [Image("nginx:1.25", [(D1, 10)], digest=M1), Image("redis", [(D2, 5), (D3, 7)])]
+    path = tmp_path / "catalog.jsonl"
+    assert write_catalog(images, path) == 2
+    assert list(read_catalog(path)) == images
+
+
+def test_round_trip_through_a_stream() -> None:
+    images = [Image("quay.io/app/x:1", [(D1, 1)])]
+    buffer = io.StringIO()
+    write_catalog(images, buffer)
+    buffer.seek(0)
+    assert list(read_catalog(buffer)) == images
+
+
+def test_blank_lines_and_identical_duplicates_are_fine(tmp_path: Path) -> None:
+    line = catalog_line(Image("nginx", [(D1, 1)]))
+    path = tmp_path / "c.jsonl"
+    path.write_text(f"\n{line}\n\n{line}\n")
+    assert len(read_catalog(path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1]", "expected a JSON object"),
+        ('{"layers": []}', "field 'ref': missing"),
+        ('{"ref": "Bad/Ref", "layers": []}', "field 'ref': invalid image reference"),
+        ('{"ref": "nginx", "digest": "sha256:xyz", "layers": []}', "field 'digest'"),
+        ('{"ref": "nginx"}', "field 'layers': missing"),
+        ('{"ref": "nginx", "layers": [5]}', "field 'layers[0]'"),
+        (f'{{"ref": "nginx", "layers": [{{"digest": "{D1}"}}]}}', "field 'layers[0].size'"),
+        (f'{{"ref": "nginx", "layers": [{{"digest": "{D1}", "size": -1}}]}}',
+         "field 'layers[0].size'"),
+        (f'{{"ref": "nginx", "layers": [{{"digest": "{D1}", "size": true}}]}}',
+         "field 'layers[0].size'"),
+        ('{"ref": "nginx", "layers": [{"digest": "sha256:zz", "size": 1}]}',
+         "field 'layers[0].digest'"),
+        (f'{{"ref": "nginx@{M1}", "digest": "{D1}", "layers": []}}', "differs"),
+    ],
+)
+def test_bad_lines_name_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "catalog.jsonl"
+    good = catalog_line(Image("redis", [(D2, 1)]))
+    path.write_text(f"{good}\n{line}\n{good}\n")
+    with pytest.raises(InputFileError) as caught:
+        read_catalog(path)
+    assert str(caught.value).startswith(f"{path}:2")
+    assert message in str(caught.value)
+
+
+def test_conflicting_duplicates_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text(catalog_line(Image("nginx", [(D1, 1)])) + "\n" +
+                    catalog_line(Image("docker.io/library/nginx:latest", [(D1, 2)])) + "\n")
+    with pytest.raises(InputFileError, match=r":2 .*already listed on line 1"):
+        read_catalog(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="cannot read catalog"):
+        read_catalog(tmp_path / "absent.jsonl")
+
+
+def test_lookup_by_any_spelling_and_by_digest() -> None:
+    catalog = Catalog([Image("nginx:1.25", [(D1, 10)], digest=M1)])
+    assert catalog.get("docker.io/library/nginx:1.25") is not None
+    assert "nginx:1.25" in catalog and "nginx:1.26" not in catalog and "Bad/Ref" not in catalog
+    by_digest = catalog.get(f"nginx@{M1}")
+    assert by_digest == Image(f"nginx@{M1}", [(D1, 10)], digest=M1)
+    assert catalog.image("redis").layers == ()
+
+
+@pytest.mark.registry
+def test_resolved_catalog_reads_back_equal_and_feeds_matching(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from fastmatch.registry import RegistryConfig, Resolver
+
+    host = world.plain.host
+    refs = [f"{host}/app:1.0", f"{host}/app:1.1", f"{host}/multi:1.0", f"{host}/docker/app:1.0"]
+    config = RegistryConfig.build(plain_http=[host], docker_config=False)
+    with Resolver(config) as resolver:
+        report = resolver.resolve_many(refs)
+    assert report.ok
+    path = tmp_path / "catalog.jsonl"
+    write_catalog(report.images, path)
+    catalog = read_catalog(path)
+    assert list(catalog) == report.images
+
+    fm = pytest.importorskip("fastmatch")
+    if not hasattr(fm, "CacheIndex"):
+        pytest.skip("fastmatch.CacheIndex is not built")
+    index = fm.CacheIndex()
+    index.upsert(ImageCache("imc-app10", [catalog.image(f"{host}/app:1.0")]))
+    index.upsert(ImageCache("imc-multi", [catalog.image(f"{host}/multi:1.0")]))
+    # docker/app:1.0 is app:1.0 converted to schema 2: another manifest, the same layers,
+    # so the cache of app:1.0 serves it fully; app:1.1 shares only the base layer.
+    result = index.match([catalog.image(f"{host}/docker/app:1.0")])
+    assert (result.outcome, result.cache_id, result.full) == ("use", "imc-app10", 1)
+    partial = index.match([catalog.image(f"{host}/app:1.1")],
+                          fm.MatchPolicy(allow_partial=True))
+    assert partial.cache_id in ("imc-app10", "imc-multi") and partial.full == 0
+    assert partial.covered == catalog.image(f"{host}/app:1.1").layers[0].size

@@ -1,0 +1,138 @@
+"""References from Pod / workload / ImageCache / DescribeImageCaches files."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from fastmatch.errors import InputFileError
+from fastmatch.registry import read_references
+
+WORKLOADS = """
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  imagePullSecrets: [{name: regcred}]
+  initContainers: [{name: init, image: busybox:1.36}]
+  containers:
+  - {name: app, image: nginx:1.25}
+  - {name: sidecar, image: envoyproxy/envoy:v1.29}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  template:
+    spec:
+      containers: [{name: api, image: "registry.local:5000/api:2"}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers: [{name: job, image: "python:3.12"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {ports: [{port: 80}]}
+---
+"""
+
+KINDS = ["StatefulSet", "DaemonSet", "ReplicaSet", "Job"]
+
+
+def test_pods_and_workloads(tmp_path: Path) -> None:
+    path = tmp_path / "workloads.yaml"
+    path.write_text(WORKLOADS)
+    found = read_references([path])
+    assert found.references == ["busybox:1.36", "nginx:1.25", "envoyproxy/envoy:v1.29",
+                                "registry.local:5000/api:2", "python:3.12"]
+    assert found.pull_secret_names == ["shop/regcred"]
+    assert "Pod shop/web spec.initContainers[0].image" in found.origins["busybox:1.36"][0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_workload_kind(tmp_path: Path, kind: str) -> None:
+    doc = {"kind": kind, "metadata": {"name": "w"},
+           "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "redis:7"}]}}}}
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(doc))
+    assert read_references([path]).references == ["redis:7"]
+
+
+def test_kubectl_list_json(tmp_path: Path) -> None:
+    doc = {"apiVersion": "v1", "kind": "List", "items": [
+        {"kind": "Pod", "metadata": {"name": "a"},
+         "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+        {"kind": "ImageCache", "metadata": {"name": "imc"},
+         "spec": {"images": ["redis:7", "nginx"], "imagePullSecrets": ["kube-system:hub"]}},
+    ]}
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps(doc))
+    found = read_references([path])
+    assert found.references == ["nginx", "redis:7"]
+    assert found.pull_secret_names == ["kube-system/hub"]
+
+
+def test_imagecache_yaml_and_describe_image_caches_json(tmp_path: Path) -> None:
+    yaml_path = tmp_path / "caches.yaml"
+    yaml_path.write_text("apiVersion: eci.alibabacloud.com/v1\nkind: ImageCache\n"
+                         "metadata: {name: c1}\nspec:\n  images: [centos:7, nginx:1.25]\n")
+    json_path = tmp_path / "describe.json"
+    json_path.write_text(json.dumps({"RequestId": "x", "ImageCaches": [
+        {"ImageCacheId": "imc-1", "Images": ["nginx:1.25", "mysql:8"]}]}))
+    assert read_references([yaml_path, json_path]).references == \
+        ["centos:7", "nginx:1.25", "mysql:8"]
+
+
+def test_secrets_in_the_files_are_kept(tmp_path: Path) -> None:
+    config = base64.b64encode(json.dumps({"auths": {}}).encode()).decode()
+    path = tmp_path / "secret.yaml"
+    path.write_text("apiVersion: v1\nkind: Secret\ntype: kubernetes.io/dockerconfigjson\n"
+                    f"metadata: {{name: regcred}}\ndata: {{.dockerconfigjson: {config}}}\n")
+    assert len(read_references([path]).secrets) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: Bad/Ref}]\n",
+         "Pod p: field 'spec.containers[0].image': invalid image reference"),
+        ("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n",
+         "field 'spec.containers[0].image': expected an image reference"),
+        ("kind: Deployment\nmetadata: {name: d}\nspec: {}\n",
+         "Deployment d: field 'spec.template' is missing"),
+        ("kind: ImageCache\nmetadata: {name: c}\nspec: {images: []}\n",
+         "ImageCache c: field 'spec.images'"),
+        ("kind: Pod\nspec: [\n", "not valid YAML"),
+        ("- 1\n", "expected an object"),
+    ],
+)
+def test_bad_input_names_file_object_and_field(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(InputFileError) as caught:
+        read_references([path])
+    assert str(caught.value).startswith(str(path))
+    assert message in str(caught.value)
+
+
+def test_bad_describe_json(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps({"ImageCaches": [{"ImageCacheId": "imc-9", "Images": ["A:B"]}]}))
+    with pytest.raises(InputFileError, match=r"image cache imc-9: field 'Images\[0\]'"):
+        read_references([path])
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="cannot read"):
+        read_references([tmp_path / "absent.yaml"])
