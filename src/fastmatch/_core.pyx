@@ -608,7 +608,7 @@ cdef class Core:
             self._rdlock()
         try:
             if (slot < 0 or <size_t>slot >= self._alive.size() or not self._alive[slot]
-                    or self._objs[slot] is not obj):
+                    or not (self._objs[slot] is obj or self._objs[slot] == obj)):
                 return None
             for i in range(q.n_img):
                 ok = q.img_ok[i]
@@ -709,7 +709,14 @@ cdef class Core:
         core._size_gib.resize(n)
         core._arch.resize(n)
         core._os.resize(n)
+        cdef vector[uint32_t] counts
+        counts.resize(len(keys), 0)
         with nogil:
+            # Size every posting list first: one allocation each, no regrowth.
+            for i in range(layer_ids.shape[0]):
+                counts[layer_ids[i]] += 1
+            for i in range(<int64_t>counts.size()):
+                core._post[i].reserve(counts[i])
             for s in range(n):
                 core._off[s] = off
                 core._len[s] = lens[s]

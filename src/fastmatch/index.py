@@ -6,11 +6,14 @@ and the decision of SPEC §3 is assembled here from what the core scored.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from fastmatch import _core
 from fastmatch._time import TimeLike, to_datetime, to_micros, utcnow
@@ -28,6 +31,7 @@ from fastmatch.model import (
 )
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
+from fastmatch.snapshot import Snapshot
 
 __all__ = ["CacheIndex", "UnknownCacheError"]
 
@@ -90,12 +94,72 @@ class CacheIndex:
 
     def __init__(self, caches: Iterable[ImageCache] = ()) -> None:
         self._core = _core.Core()
-        self._caches: dict[str, ImageCache] = {}
+        # A value is the cache, or (after load) its row in the snapshot, built on demand.
+        self._caches: dict[str, ImageCache | int] = {}
         self._slots: dict[str, int] = {}
         self._building: dict[frozenset[str], set[str]] = {}
         self._write = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._built: dict[int, ImageCache] = {}
         for cache in caches:
             self.upsert(cache)
+
+    def _resolve(self, value: ImageCache | int) -> ImageCache:
+        """The cache for a value of ``_caches`` or an object of the core."""
+        if isinstance(value, ImageCache):
+            return value
+        cache = self._built.get(value)
+        if cache is None:
+            assert self._snapshot is not None
+            cache = self._built.setdefault(value, self._snapshot.cache(value))
+        return cache
+
+    # -- persistence ----------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to ``path`` as a snapshot (NumPy ``.npz``), atomically.
+
+        :meth:`load` reads it back in milliseconds, building cache objects
+        only when they are asked for.
+        """
+        Snapshot.write(path, self._arrays())
+
+    def _arrays(self) -> dict[str, Any]:
+        with self._write:
+            caches = [self._resolve(v) for v in self._caches.values()]
+            arrays, keys, platforms, objs = self._core.to_arrays()
+            ids = [self._resolve(o).id for o in objs]
+        return Snapshot.arrays(caches, (arrays, keys, platforms, ids))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CacheIndex:
+        """Read an index written by :meth:`save`.
+
+        A file that is not a snapshot raises :class:`~fastmatch.InputFileError`
+        naming it; nothing is half-loaded.
+        """
+        return cls._from_snapshot(Snapshot.read(path))
+
+    @classmethod
+    def _from_snapshot(cls, snap: Snapshot) -> CacheIndex:
+        index = cls()
+        rows = snap.core_row.tolist()
+        try:
+            index._core = _core.Core.from_arrays(snap.core, snap.keys, snap.platforms, rows)
+        except ValueError as exc:
+            raise FastmatchError(f"{snap.where}: inconsistent snapshot ({exc})") from None
+        index._snapshot = snap
+        index._caches = dict(zip(snap.ids, range(len(snap.ids))))
+        codes = [i for i, phase in enumerate(Phase) if phase in _BEING_CREATED]
+        for row in np.flatnonzero(np.isin(snap.phase, codes)).tolist():
+            index._building.setdefault(snap.image_set(row), set()).add(snap.ids[row])
+        index._slots = {snap.ids[row]: slot for slot, row in enumerate(rows)}
+        return index
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        buffer = io.BytesIO()
+        Snapshot.write(buffer, self._arrays())
+        return (_unpickle, (buffer.getvalue(),))
 
     # -- the set of caches ----------------------------------------------------
 
@@ -106,14 +170,15 @@ class CacheIndex:
         return cache_id in self._caches
 
     def __iter__(self) -> Iterator[ImageCache]:
-        return iter(list(self._caches.values()))
+        return iter([self._resolve(v) for v in list(self._caches.values())])
 
     def get(self, cache_id: str) -> ImageCache | None:
         """The cache with this id, or ``None``."""
-        return self._caches.get(cache_id)
+        value = self._caches.get(cache_id)
+        return None if value is None else self._resolve(value)
 
     def __getitem__(self, cache_id: str) -> ImageCache:
-        cache = self._caches.get(cache_id)
+        cache = self.get(cache_id)
         if cache is None:
             raise UnknownCacheError(f"no image cache {cache_id!r} in the index")
         return cache
@@ -156,30 +221,43 @@ class CacheIndex:
             elif slot >= 0:
                 self._core.remove(slot)
                 del self._slots[cache.id]
-            if old is not None and old.phase in _BEING_CREATED:
-                self._unmark_building(old)
+            if old is not None and self._phase(old) in _BEING_CREATED:
+                self._unmark_building(cache.id, self._image_set(old))
             if cache.phase in _BEING_CREATED:
                 self._building.setdefault(cache.image_set, set()).add(cache.id)
             self._caches[cache.id] = cache
 
-    def _unmark_building(self, cache: ImageCache) -> None:
-        ids = self._building.get(cache.image_set)
+    def _phase(self, value: ImageCache | int) -> Phase:
+        if isinstance(value, ImageCache):
+            return value.phase
+        assert self._snapshot is not None
+        return self._snapshot.phase_of(value)
+
+    def _image_set(self, value: ImageCache | int) -> frozenset[str]:
+        if isinstance(value, ImageCache):
+            return value.image_set
+        assert self._snapshot is not None
+        return self._snapshot.image_set(value)
+
+    def _unmark_building(self, cache_id: str, image_set: frozenset[str]) -> None:
+        ids = self._building.get(image_set)
         if ids is not None:
-            ids.discard(cache.id)
+            ids.discard(cache_id)
             if not ids:
-                del self._building[cache.image_set]
+                del self._building[image_set]
 
     def remove(self, cache_id: str) -> ImageCache:
         """Remove the cache with this id and return it; raise if there is none."""
         with self._write:
-            cache = self._caches.get(cache_id)
-            if cache is None:
+            value = self._caches.get(cache_id)
+            if value is None:
                 raise UnknownCacheError(f"no image cache {cache_id!r} in the index")
+            cache = self._resolve(value)
             slot = self._slots.pop(cache_id, -1)
             if slot >= 0:
                 self._core.remove(slot)
             if cache.phase in _BEING_CREATED:
-                self._unmark_building(cache)
+                self._unmark_building(cache.id, cache.image_set)
             del self._caches[cache_id]
             return cache
 
@@ -205,7 +283,7 @@ class CacheIndex:
     def expired(self, now: TimeLike | None = None) -> list[ImageCache]:
         """The caches that have expired at ``now`` (SPEC §4), by id."""
         when = _when(now)
-        return sorted((c for c in self._caches.values() if c.expired(when)), key=lambda c: c.id)
+        return sorted((c for c in self if c.expired(when)), key=lambda c: c.id)
 
     # -- matching -------------------------------------------------------------
 
@@ -364,7 +442,7 @@ class CacheIndex:
                 create,
                 reason_none(policy, n, create, creating),
             )
-        best: ImageCache = min(tied, key=lambda c: c.id)
+        best = min((self._resolve(c) for c in tied), key=lambda c: c.id)
         return MatchResult(
             "use",
             best.id,
@@ -378,3 +456,7 @@ class CacheIndex:
             distance,
             best,
         )
+
+
+def _unpickle(data: bytes) -> CacheIndex:
+    return CacheIndex._from_snapshot(Snapshot.read(io.BytesIO(data)))

@@ -420,3 +420,36 @@ class CreateProposal:
     images: tuple[Image, ...]
     size_gib: int
     auto_created: bool = True
+
+
+# -- trusted construction ------------------------------------------------------
+# For data fastmatch itself validated and stored (index snapshots): building
+# the objects again without re-checking what was checked when they were made.
+
+
+def _trusted_layer(digest: str, size: int) -> Layer:
+    layer = object.__new__(Layer)
+    object.__setattr__(layer, "digest", digest)
+    object.__setattr__(layer, "size", size)
+    return layer
+
+
+def _trusted_image(ref: str, layers: tuple[Layer, ...], digest: str | None) -> Image:
+    image = object.__new__(Image)
+    object.__setattr__(image, "ref", ref)
+    object.__setattr__(image, "layers", layers)
+    object.__setattr__(image, "digest", digest)
+    key = digest if digest is not None else ref
+    sizes = {layer.digest: layer.size for layer in layers} if layers else {PSEUDO_PREFIX + key: 0}
+    object.__setattr__(image, "_sizes", sizes)
+    return image
+
+
+def _trusted_cache(fields: dict[str, Any]) -> ImageCache:
+    cache = object.__new__(ImageCache)
+    for name, value in fields.items():
+        object.__setattr__(cache, name, value)
+    sizes = cache._collect_sizes()
+    object.__setattr__(cache, "_sizes", sizes)
+    object.__setattr__(cache, "_bytes", sum(sizes.values()))
+    return cache
