@@ -114,6 +114,10 @@ class ResolveReport:
         return not self.failures
 
 
+class _NeedsNetwork(Exception):
+    """Raised in a local-only pass when the answer needs a registry."""
+
+
 class Resolver:
     """Turn image references into images with layers, from registries or a catalog.
 
@@ -208,6 +212,17 @@ class Resolver:
                 parsed[p.normalized] = p
                 order.append(ref)
         outcomes: dict[str, Resolution | ResolveFailure] = {}
+        # Answer from the catalog and the cache in this thread first: threads only add
+        # contention for work that never waits on the network.
+        remote: list[str] = []
+        for ref in order:
+            p = parse_reference(ref)
+            try:
+                outcomes[p.normalized] = self._resolve(ref, p, wanted, local_only=True)
+            except _NeedsNetwork:
+                remote.append(ref)
+            except FastmatchError as exc:
+                outcomes[p.normalized] = ResolveFailure(ref, exc)
 
         def work(ref: str) -> None:
             p = parse_reference(ref)
@@ -216,13 +231,13 @@ class Resolver:
             except FastmatchError as exc:
                 outcomes[p.normalized] = ResolveFailure(ref, exc)
 
-        workers = max(1, min(self.max_concurrency, len(order)))
+        workers = max(1, min(self.max_concurrency, len(remote)))
         if workers == 1:
-            for ref in order:
+            for ref in remote:
                 work(ref)
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="fastmatch-resolve") as pool:
-                for future in [pool.submit(work, ref) for ref in order]:
+                for future in [pool.submit(work, ref) for ref in remote]:
                     future.result()  # a bug in a worker is raised, not hidden
         for ref in order:
             outcome = outcomes[parse_reference(ref).normalized]
@@ -236,7 +251,9 @@ class Resolver:
 
     # The steps ------------------------------------------------------------------------
 
-    def _resolve(self, given: str, ref: ImageReference, platform: Platform) -> Resolution:
+    def _resolve(
+        self, given: str, ref: ImageReference, platform: Platform, *, local_only: bool = False
+    ) -> Resolution:
         if self.catalog is not None:
             known = self.catalog.get(ref.normalized)
             if known is not None and known.layers:
@@ -246,8 +263,8 @@ class Resolver:
         if ref.digest is not None:
             top = ref.digest
         else:
-            top, source, warning = self._tag_digest(ref)
-        media_type, body, fetched = self._manifest(ref, top)
+            top, source, warning = self._tag_digest(ref, local_only)
+        media_type, body, fetched = self._manifest(ref, top, local_only)
         if fetched:
             source = "registry"
         manifest = self._parse(ref, body, media_type)
@@ -263,7 +280,7 @@ class Resolver:
                 )
             chosen = str(entry.platform)
             manifest_digest = entry.digest
-            media_type, body, fetched = self._manifest(ref, entry.digest)
+            media_type, body, fetched = self._manifest(ref, entry.digest, local_only)
             if fetched:
                 source = "registry" if source != "stale-cache" else source
             manifest = self._parse(ref, body, media_type)
@@ -282,13 +299,17 @@ class Resolver:
             log.warning("%s", warning)
         return Resolution(given, image, manifest_digest, chosen, source, warning)
 
-    def _tag_digest(self, ref: ImageReference) -> tuple[str, Source, str | None]:
+    def _tag_digest(
+        self, ref: ImageReference, local_only: bool = False
+    ) -> tuple[str, Source, str | None]:
         """What the tag points to now: from a fresh cache entry, the registry, or a stale
         entry when the registry cannot answer."""
         key = ref.normalized
         entry = self.cache.get_tag(key)
         if entry is not None and (self.offline or self.cache.fresh(entry)):
             return entry.digest, "cache", None
+        if local_only and not self.offline:
+            raise _NeedsNetwork
         if self.offline:
             raise ReferenceNotFoundError(
                 key, ref.domain, "not in the catalog nor the cache, and resolving offline"
@@ -316,11 +337,15 @@ class Resolver:
         self.cache.put_tag(key, digest)
         return digest, "registry", None
 
-    def _manifest(self, ref: ImageReference, digest: str) -> tuple[str, bytes, bool]:
+    def _manifest(
+        self, ref: ImageReference, digest: str, local_only: bool = False
+    ) -> tuple[str, bytes, bool]:
         """A manifest by digest: from the cache, else the registry (then cached)."""
         cached = self.cache.get_manifest(digest)
         if cached is not None:
             return cached[0], cached[1], False
+        if local_only and not self.offline:
+            raise _NeedsNetwork
         if self.offline:
             raise ReferenceNotFoundError(
                 ref.normalized, ref.domain,
