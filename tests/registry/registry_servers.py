@@ -28,6 +28,17 @@ SERVICE = "fastmatch-test-registry"
 ISSUER = "fastmatch-test-issuer"
 
 
+def _die_with_parent() -> None:
+    # Linux: the registry gets SIGTERM if the test process dies without cleaning up.
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     """A TCP port free on the loopback address now."""
     with socket.socket() as s:
@@ -96,7 +107,8 @@ def start_registry(
         log = workdir / f"registry-{port}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_parent)
         reg = RegistryProcess(f"127.0.0.1:{port}", proc, log, config)
         if _wait_ready(reg, tls is not None):
             return reg
