@@ -138,6 +138,9 @@ class _Alternative:
 
     name = ""
 
+    def __init__(self, caches: Iterable[ImageCache]) -> None:
+        """Index ``caches``."""
+
     def match(
         self, images: Iterable[ImageLike], policy: MatchPolicy | None = None, *, now: datetime
     ) -> Decision:
@@ -454,6 +457,7 @@ def check_same_decisions(
                 f"{alternative.name} decides {got} for pod {i} ({list(pod)!r}, {policy}); "
                 f"fastmatch decides {want}"
             )
+
 
 ALTERNATIVES: dict[str, type[_Alternative]] = {
     "sets": SetScan,
