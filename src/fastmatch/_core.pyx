@@ -710,7 +710,19 @@ cdef class Core:
         core._arch.resize(n)
         core._os.resize(n)
         cdef vector[uint32_t] counts
+        cdef bint duplicate = False
         counts.resize(len(keys), 0)
+        with nogil:
+            # Rows must be sorted sets of layer ids, whatever order the file gave.
+            for s in range(n):
+                sort(core._pair_layer.begin() + off, core._pair_layer.begin() + off + lens[s])
+                for i in range(off + 1, off + lens[s]):
+                    if core._pair_layer[i] == core._pair_layer[i - 1]:
+                        duplicate = True
+                off += lens[s]
+            off = 0
+        if duplicate:
+            raise ValueError("a snapshot row lists a layer twice")
         with nogil:
             # Size every posting list first: one allocation each, no regrowth.
             for i in range(layer_ids.shape[0]):

@@ -12,20 +12,20 @@ class FastmatchError(Exception):
     """Base of every error fastmatch raises on bad input."""
 
 
-class InvalidDigestError(FastmatchError, ValueError):
+class ValidationError(FastmatchError, ValueError):
+    """A model object (layer, image, cache, policy) was built from bad values."""
+
+
+class InvalidDigestError(ValidationError):
     """A layer or manifest digest does not follow the OCI digest grammar."""
 
 
-class InvalidReferenceError(FastmatchError, ValueError):
+class InvalidReferenceError(ValidationError):
     """An image reference cannot be parsed or normalized."""
 
 
-class InvalidAnnotationError(FastmatchError, ValueError):
+class InvalidAnnotationError(ValidationError):
     """A pod annotation has a value fastmatch cannot accept."""
-
-
-class ValidationError(FastmatchError, ValueError):
-    """A model object (layer, image, cache, policy) was built from bad values."""
 
 
 class InputFileError(FastmatchError, ValueError):

@@ -376,7 +376,8 @@ class CacheIndex:
         n = len(pod.images)
         if policy.cache_id is not None:
             while True:
-                cache = self._caches.get(policy.cache_id)
+                value = self._caches.get(policy.cache_id)
+                cache = None if value is None else self._resolve(value)
                 if cache is None or cache.phase is not Phase.READY:
                     return MatchResult(
                         "reject",
@@ -389,7 +390,7 @@ class CacheIndex:
                         None,
                         reason_rejected(policy.cache_id, cache),
                     )
-                score = self._core.score_slot(self._slots.get(cache.id, -1), cache, pod.sizes)
+                score = self._core.score_slot(self._slots.get(cache.id, -1), value, pod.sizes)
                 if score is not None:
                     break  # else the cache was replaced under us: look again
             full, covered, distance = score

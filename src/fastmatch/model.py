@@ -108,7 +108,7 @@ def _to_layer(value: LayerLike, where: str) -> Layer:
         digest, size = value
         return Layer(digest, size)
     except FastmatchError as exc:
-        raise ValidationError(f"{where}: {exc}") from None
+        raise type(exc)(f"{where}: {exc}") from None
     except (KeyError, TypeError, ValueError):
         raise ValidationError(
             f"{where}: a layer must be a Layer, a (digest, size) pair or "
@@ -204,7 +204,7 @@ def _to_image(value: ImageLike, where: str) -> Image:
         try:
             return Image(value)
         except FastmatchError as exc:
-            raise ValidationError(f"{where}: {exc}") from None
+            raise type(exc)(f"{where}: {exc}") from None
     raise ValidationError(f"{where}: expected an Image or a reference string, got {value!r}")
 
 

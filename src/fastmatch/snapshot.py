@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -311,7 +312,7 @@ class Snapshot:
                 arrays = {name: data[name] for name in data.files}
         except FileNotFoundError:
             raise InputFileError(f"{where}: no such file") from None
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputFileError(f"{where}: not a fastmatch index snapshot ({exc})") from None
         return Snapshot(arrays, where)
 

@@ -1,0 +1,277 @@
+"""One test per rule of SPEC §3, each with the example that shows it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import fastmatch as fm
+from fastmatch.policy import IMC_ID, MATCH_COUNT, PERFECT_MATCH
+
+NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+MB = 1_000_000
+
+
+def layer(n: int, size: int = 10 * MB) -> fm.Layer:
+    return fm.Layer(f"sha256:{n:064x}", size)
+
+
+BASE = [layer(1, 30 * MB), layer(2, 2 * MB)]  # a shared base image's layers
+NGINX = fm.Image("nginx:1.14.2", [*BASE, layer(10, 40 * MB), layer(11, 1 * MB)])
+NGINX_OTHER_TAG = fm.Image("nginx:stable", NGINX.layers)
+BUSYBOX = fm.Image("busybox:1.30", [layer(20, 1 * MB)])
+REDIS = fm.Image("redis:7", [*BASE, layer(30, 20 * MB)])
+APP = fm.Image("example.com/team/app:3", [*BASE, layer(40, 5 * MB)])
+
+
+def cache(cid: str, images, **kw) -> fm.ImageCache:
+    kw.setdefault("created", NOW - timedelta(days=1))
+    return fm.ImageCache(cid, images, **kw)
+
+
+def match(caches, images, policy=None, **kw):
+    return fm.CacheIndex(caches).match(images, policy, now=NOW, **kw)
+
+
+# -- §3.1 named cache ---------------------------------------------------------
+
+
+def test_named_cache_is_used_whatever_its_images():
+    caches = [cache("imc-named", [BUSYBOX]), cache("imc-best", [NGINX])]
+    result = match(caches, [NGINX], fm.MatchPolicy(cache_id="imc-named"))
+    assert (result.outcome, result.cache_id, result.named) == ("use", "imc-named", True)
+    assert result.full == 0 and result.covered == 0 and not result.perfect
+    assert result.reason.startswith("named cache imc-named: 0 of 1 images")
+
+
+def test_named_cache_that_does_not_exist_rejects_the_pod():
+    result = match([cache("imc-1", [NGINX])], [NGINX], fm.MatchPolicy(cache_id="imc-gone"))
+    assert (result.outcome, result.cache_id, result.named) == ("reject", "imc-gone", True)
+    assert result.reason == "rejected: image cache imc-gone does not exist"
+
+
+@pytest.mark.parametrize("phase", ["Creating", "Preparing", "Failed", "Updating", "UpdateFailed"])
+def test_named_cache_not_ready_rejects_the_pod(phase):
+    caches = [cache("imc-1", [NGINX], phase=phase), cache("imc-2", [NGINX])]
+    result = match(caches, [NGINX], fm.MatchPolicy(cache_id="imc-1"))
+    assert result.outcome == "reject"
+    assert result.reason == f"rejected: image cache imc-1 is {phase}, not Ready"
+    assert result.create is None  # automatic matching is not tried
+
+
+def test_named_cache_annotation_wins_over_automatic_matching():
+    policy = fm.MatchPolicy.from_annotations({IMC_ID: "imc-2", PERFECT_MATCH: "true"})
+    caches = [cache("imc-1", [NGINX]), cache("imc-2", [REDIS])]
+    assert match(caches, [NGINX], policy).cache_id == "imc-2"
+
+
+# -- §3.2 automatic matching off --------------------------------------------------
+
+
+def test_auto_off_uses_no_cache_and_proposes_none():
+    policy = fm.MatchPolicy.from_annotations({"k8s.aliyun.com/eci-auto-imc": "false"})
+    result = match([cache("imc-1", [NGINX])], [NGINX], policy)
+    assert (result.outcome, result.cache_id, result.create) == ("none", None, None)
+    assert "automatic image cache matching is off" in result.reason
+
+
+# -- §3.3 candidates ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", ["Creating", "Preparing", "Failed", "Updating", "UpdateFailed"])
+def test_only_ready_caches_are_candidates(phase):
+    assert match([cache("imc-1", [NGINX], phase=phase)], [NGINX]).outcome == "none"
+
+
+def test_expired_caches_are_not_candidates():
+    caches = [cache("imc-old", [NGINX], expires=NOW), cache("imc-ok", [NGINX], expires=NOW +
+                                                             timedelta(seconds=1))]
+    assert match(caches, [NGINX]).cache_id == "imc-ok"
+    retention = cache("imc-r", [NGINX], created=NOW - timedelta(days=3), retention_days=2)
+    assert match([retention], [NGINX]).outcome == "none"
+
+
+def test_auto_created_cache_never_matched_expires_after_seven_days():
+    young = cache("imc-a", [NGINX], auto_created=True, created=NOW - timedelta(days=6))
+    old = cache("imc-b", [NGINX], auto_created=True, created=NOW - timedelta(days=8))
+    assert match([young], [NGINX]).cache_id == "imc-a"
+    assert match([old], [NGINX]).outcome == "none"
+    kept = old.replace(last_matched=NOW - timedelta(days=29))
+    assert match([kept], [NGINX]).cache_id == "imc-b"
+
+
+def test_storage_limit_filters_caches_that_do_not_fit():
+    caches = [cache("imc-big", [NGINX], size_gib=100), cache("imc-small", [NGINX], size_gib=40)]
+    assert match(caches, [NGINX], fm.MatchPolicy(storage_gib=50)).cache_id == "imc-small"
+    assert match(caches, [NGINX], fm.MatchPolicy(storage_gib=30)).outcome == "none"
+
+
+def test_arch_and_os_must_agree_when_both_known():
+    caches = [cache("imc-arm", [NGINX], arch="arm64"), cache("imc-any", [NGINX], created=NOW -
+                                                           timedelta(days=9))]
+    assert match(caches, [NGINX], fm.MatchPolicy(arch="amd64")).cache_id == "imc-any"
+    # newer wins when the pod's arch is unknown or agrees
+    assert match(caches, [NGINX]).cache_id == "imc-arm"
+    assert match(caches, [NGINX], fm.MatchPolicy(arch="ARM64")).cache_id == "imc-arm"
+    win = [cache("imc-win", [NGINX], os="windows")]
+    assert match(win, [NGINX], fm.MatchPolicy(os="linux")).outcome == "none"
+
+
+# -- §3.4 scores -------------------------------------------------------------------
+
+
+def test_same_image_under_another_tag_counts_as_full():
+    result = match([cache("imc-1", [NGINX_OTHER_TAG])], [NGINX])
+    assert (result.outcome, result.full, result.perfect) == ("use", 1, True)
+
+
+def test_image_whose_layers_lie_inside_another_cached_image_counts():
+    base_only = fm.Image("example.com/base:1", BASE)
+    result = match([cache("imc-1", [REDIS])], [base_only])
+    assert (result.full, result.covered) == (1, 32 * MB)
+
+
+def test_full_covered_and_distance_are_reported():
+    result = match([cache("imc-1", [NGINX, BUSYBOX])], [NGINX, REDIS])
+    assert result.full == 1
+    assert result.covered == NGINX.size  # the base layers counted once
+    pod_bytes = NGINX.size + 20 * MB
+    assert result.distance == abs((NGINX.size + BUSYBOX.size) - pod_bytes)
+    assert result.images == 2 and not result.perfect
+
+
+def test_image_without_layers_matches_only_a_cache_holding_that_reference():
+    unresolved = fm.Image("nginx:1.14.2")
+    assert match([cache("imc-1", [NGINX])], [unresolved]).cache_id == "imc-1"
+    assert match([cache("imc-1", [NGINX_OTHER_TAG])], [unresolved]).outcome == "none"
+    assert match([cache("imc-1", ["nginx:1.14.2"])], [unresolved]).full == 1
+    # a pod image with layers is not served by a cache that only names it
+    assert match([cache("imc-1", ["nginx:1.14.2"])], [NGINX]).outcome == "none"
+
+
+def test_pod_images_are_counted_once():
+    result = match([cache("imc-1", [NGINX])], [NGINX, NGINX_OTHER_TAG.ref and NGINX])
+    assert result.images == 1
+
+
+# -- §3.5 eligibility ---------------------------------------------------------------
+
+
+def test_perfect_match_needs_every_image():
+    caches = [cache("imc-1", [NGINX])]
+    policy = fm.MatchPolicy.from_annotations({PERFECT_MATCH: "true"})
+    result = match(caches, [NGINX, BUSYBOX], policy, pod_name="web")
+    assert result.outcome == "none"
+    assert "perfect match required" in result.reason
+
+
+def test_match_count_request():
+    caches = [cache("imc-1", [NGINX, BUSYBOX]), cache("imc-2", [NGINX])]
+    two = fm.MatchPolicy.from_annotations({MATCH_COUNT: "2"})
+    assert match(caches[1:], [NGINX, BUSYBOX, REDIS], two).outcome == "none"
+    assert match(caches, [NGINX, BUSYBOX, REDIS], two).cache_id == "imc-1"
+
+
+def test_match_count_is_ignored_under_perfect_match():
+    policy = fm.MatchPolicy.from_annotations({MATCH_COUNT: "1", PERFECT_MATCH: "true"})
+    assert match([cache("imc-1", [NGINX])], [NGINX, BUSYBOX], policy).outcome == "none"
+
+
+def test_default_bar_is_one_full_image_and_partial_hits_are_opt_in():
+    caches = [cache("imc-1", [REDIS])]  # shares only the base layers with nginx
+    assert match(caches, [NGINX]).outcome == "none"
+    loose = match(caches, [NGINX], fm.MatchPolicy(allow_partial=True))
+    assert (loose.outcome, loose.full, loose.covered) == ("use", 0, 32 * MB)
+    assert loose.create is not None  # not a full match: the cache to create is proposed
+
+
+# -- §3.6 order ---------------------------------------------------------------------
+
+
+def test_order_more_full_images_first():
+    caches = [cache("imc-1", [NGINX]), cache("imc-2", [NGINX, BUSYBOX])]
+    assert match(caches, [NGINX, BUSYBOX]).cache_id == "imc-2"
+
+
+def test_order_then_more_bytes_covered():
+    caches = [cache("imc-1", [BUSYBOX]), cache("imc-2", [BUSYBOX, REDIS])]
+    # both hold busybox fully; imc-2 also covers nginx's base layers
+    assert match(caches, [NGINX, BUSYBOX]).cache_id == "imc-2"
+
+
+def test_order_then_closest_size():
+    small = cache("imc-small", [NGINX])
+    big = cache("imc-big", [NGINX, APP])
+    assert match([big, small], [NGINX]).cache_id == "imc-small"
+
+
+def test_order_then_newest_then_id():
+    older = cache("imc-a", [NGINX], created=NOW - timedelta(days=5))
+    newer = cache("imc-b", [NGINX], created=NOW - timedelta(days=2))
+    assert match([older, newer], [NGINX]).cache_id == "imc-b"
+    twin_a = cache("imc-z", [NGINX])
+    twin_b = cache("imc-y", [NGINX])
+    assert match([twin_a, twin_b], [NGINX]).cache_id == "imc-y"
+
+
+# -- §3.7 auto-create --------------------------------------------------------------
+
+
+def test_miss_proposes_a_cache_to_create():
+    policy = fm.MatchPolicy.from_annotations(
+        {"k8s.aliyun.com/eci-extra-ephemeral-storage": "50Gi"})
+    result = match([], [NGINX, BUSYBOX], policy, pod_name="web-7d9c")
+    assert result.outcome == "none"
+    assert result.create == fm.CreateProposal("auto-create-for-web-7d9c", (NGINX, BUSYBOX), 80)
+    assert result.reason.endswith("proposing to create auto-create-for-web-7d9c (80 GiB)")
+
+
+def test_partial_use_also_proposes_and_full_use_does_not():
+    caches = [cache("imc-1", [NGINX])]
+    partial = match(caches, [NGINX, BUSYBOX], pod_name="p")
+    assert partial.outcome == "use" and partial.create is not None
+    assert partial.create.size_gib == 30 and partial.create.auto_created
+    assert match(caches, [NGINX], pod_name="p").create is None
+
+
+def test_no_second_proposal_while_a_cache_for_the_same_images_is_being_created():
+    building = cache("imc-new", [BUSYBOX, NGINX], phase="Creating")
+    result = match([building], [NGINX, BUSYBOX], pod_name="web-2")
+    assert result.create is None
+    assert "imc-new for these images is already being created" in result.reason
+    # another image set still gets its proposal
+    assert match([building], [NGINX], pod_name="web-2").create is not None
+
+
+def test_proposal_follows_the_building_cache_through_its_lifecycle():
+    index = fm.CacheIndex([cache("imc-new", [NGINX], phase="Preparing")])
+    assert index.match([NGINX], now=NOW).create is None
+    index.upsert(cache("imc-new", [NGINX], phase="Failed"))
+    assert index.match([NGINX], now=NOW).create is not None
+    index.upsert(cache("imc-new", [NGINX], phase="Creating"))
+    index.remove("imc-new")
+    assert index.match([NGINX], now=NOW).create is not None
+
+
+# -- §3.8 the ECI documentation's Deployment ------------------------------------------
+
+
+def test_eci_documentation_deployment_with_perfect_match():
+    """nginx:1.14.2 and busybox:1.30 with imc-perfect-match on, as in ECI's documentation."""
+    annotations = {"k8s.aliyun.com/eci-auto-imc": "true", PERFECT_MATCH: "true"}
+    policy = fm.MatchPolicy.from_annotations(annotations)
+    caches = [
+        cache("imc-nginx-only", [NGINX], created=NOW - timedelta(hours=1)),
+        cache("imc-both", [NGINX, BUSYBOX, REDIS], created=NOW - timedelta(days=3)),
+        cache("imc-exact", [BUSYBOX, NGINX], created=NOW - timedelta(days=2)),
+    ]
+    index = fm.CacheIndex(caches)
+    results = index.match_many([[NGINX, BUSYBOX]] * 3, policy, now=NOW,
+                               pod_names=[f"nginx-deployment-{i}" for i in range(3)])
+    for result in results:
+        assert (result.outcome, result.cache_id, result.full, result.perfect) == (
+            "use", "imc-exact", 2, True)
+        assert result.create is None
+        assert result.reason == ("matched imc-exact: 2 of 2 images fully cached, "
+                                 "74.0 MB of 74.0 MB")

@@ -1,0 +1,200 @@
+"""CacheIndex as a user drives it: the set of caches, bad input, snapshots, lifecycle."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import cache_sets, caches, policies, pods, times
+
+import fastmatch as fm
+from fastmatch._reference import ReferenceIndex
+
+NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NGINX = fm.Image("nginx:1.25", [fm.Layer("sha256:" + "a" * 64, 100),
+                                fm.Layer("sha256:" + "b" * 64, 50)])
+BUSYBOX = fm.Image("busybox", [fm.Layer("sha256:" + "c" * 64, 10)])
+
+
+def state(index: fm.CacheIndex) -> tuple:
+    """Everything a user can observe of an index."""
+    probes = [[NGINX], [BUSYBOX], [NGINX, BUSYBOX], ["nginx:1.25"]]
+    return (
+        len(index),
+        index.ready,
+        sorted((c.id, c) for c in index),
+        index.match_many(probes, now=NOW, pod_names=["a", "b", "c", "d"]),
+    )
+
+
+def test_set_of_caches():
+    index = fm.CacheIndex()
+    assert len(index) == 0 and "imc-1" not in index and index.get("imc-1") is None
+    first = fm.ImageCache("imc-1", [NGINX], created=NOW)
+    index.upsert(first)
+    assert len(index) == 1 and "imc-1" in index and index.get("imc-1") is first
+    second = first.replace(images=(BUSYBOX,))
+    index.upsert(second)
+    assert len(index) == 1 and index["imc-1"] is second
+    assert index.match([NGINX], now=NOW).outcome == "none"
+    assert index.match([BUSYBOX], now=NOW).cache_id == "imc-1"
+    assert index.remove("imc-1") is second
+    assert len(index) == 0 and index.match([BUSYBOX], now=NOW).outcome == "none"
+
+
+def test_remove_unknown_cache_names_it():
+    index = fm.CacheIndex([fm.ImageCache("imc-1", [NGINX])])
+    with pytest.raises(fm.UnknownCacheError, match="imc-404") as info:
+        index.remove("imc-404")
+    assert isinstance(info.value, KeyError) and isinstance(info.value, fm.FastmatchError)
+    assert index.discard("imc-404") is False and index.discard("imc-1") is True
+    with pytest.raises(KeyError, match="imc-1"):
+        index["imc-1"]
+
+
+def test_rejected_upsert_leaves_the_index_exactly_as_it_was():
+    index = fm.CacheIndex([fm.ImageCache("imc-1", [NGINX], created=NOW)])
+    before = state(index)
+    with pytest.raises(fm.ValidationError, match="ImageCache"):
+        index.upsert({"id": "imc-2", "images": ["nginx"]})  # type: ignore[arg-type]
+    with pytest.raises(fm.ValidationError, match="imc-1"):
+        index.upsert(fm.ImageCache("imc-1", [NGINX, fm.Image(
+            "nginx:other", [fm.Layer("sha256:" + "a" * 64, 999)])]))
+    assert state(index) == before
+
+
+def test_bad_match_input_is_named():
+    index = fm.CacheIndex([fm.ImageCache("imc-1", [NGINX])])
+    with pytest.raises(fm.ValidationError, match="pod web: a pod needs at least one image"):
+        index.match([], pod_name="web")
+    with pytest.raises(fm.InvalidReferenceError, match="'Nginx:1'"):
+        index.match(["Nginx:1"])
+    with pytest.raises(fm.ValidationError, match="now"):
+        index.match([NGINX], now="yesterday")
+    with pytest.raises(fm.ValidationError, match="2 pods but 1 policies"):
+        index.match_many([[NGINX], [BUSYBOX]], [fm.MatchPolicy()])
+    with pytest.raises(fm.ValidationError, match="threads"):
+        index.match_many([[NGINX]], threads=0)
+    with pytest.raises(fm.FastmatchError, match="pod 1"):
+        index.match_many([[NGINX], []])
+
+
+def test_match_many_agrees_with_match_on_any_thread_count():
+    index = fm.CacheIndex([fm.ImageCache(f"imc-{i}", [NGINX] if i % 2 else [BUSYBOX],
+                                         created=NOW - timedelta(minutes=i)) for i in range(50)])
+    pod_list = [[NGINX], [BUSYBOX], [NGINX, BUSYBOX], ["redis"]] * 25
+    one = [index.match(p, now=NOW) for p in pod_list]
+    assert index.match_many(pod_list, now=NOW, threads=1) == one
+    assert index.match_many(pod_list, now=NOW, threads=2) == one
+    assert index.match_many(pod_list, now=NOW) == one
+    assert index.match_many([], now=NOW) == []
+
+
+def test_record_match_extends_an_auto_created_cache():
+    created = NOW - timedelta(days=6)
+    index = fm.CacheIndex([fm.ImageCache("imc-auto", [NGINX], auto_created=True,
+                                         created=created)])
+    later = NOW + timedelta(days=3)
+    assert index.match([NGINX], now=later).outcome == "none"  # expired after 7 days
+    assert [c.id for c in index.expired(later)] == ["imc-auto"]
+    updated = index.record_match("imc-auto", NOW)
+    assert updated.last_matched == NOW and index["imc-auto"] is updated
+    assert index.match([NGINX], now=later).cache_id == "imc-auto"
+    assert index.expired(later) == []
+    assert index.match([NGINX], now=NOW + timedelta(days=31)).outcome == "none"
+
+
+# -- snapshots ----------------------------------------------------------------------
+
+
+@given(cache_sets(), st.lists(st.tuples(pods, policies()), min_size=1, max_size=6), times)
+def test_snapshot_round_trip_decides_alike(tmp_path_factory, caches_, batch, now):
+    index = fm.CacheIndex(caches_)
+    path = tmp_path_factory.mktemp("snap") / "index.npz"
+    index.save(path)
+    loaded = fm.CacheIndex.load(path)
+    pickled = pickle.loads(pickle.dumps(index))
+    pod_list = [p for p, _ in batch]
+    policy_list = [pol for _, pol in batch]
+    want = index.match_many(pod_list, policy_list, now=now)
+    assert loaded.match_many(pod_list, policy_list, now=now) == want
+    assert pickled.match_many(pod_list, policy_list, now=now) == want
+    assert sorted((c.id, c) for c in loaded) == sorted((c.id, c) for c in index)
+    assert len(loaded) == len(index) and loaded.ready == index.ready
+
+
+@given(cache_sets(), st.lists(st.tuples(st.booleans(), caches()), max_size=8), pods,
+       policies(), times)
+def test_loaded_index_keeps_working_under_churn(tmp_path_factory, caches_, ops, pod, policy,
+                                                now):
+    path = tmp_path_factory.mktemp("snap") / "index.npz"
+    fm.CacheIndex(caches_).save(path)
+    loaded = fm.CacheIndex.load(path)
+    reference = ReferenceIndex(caches_)
+    for remove, cache in ops:
+        if remove:
+            loaded.discard(cache.id)
+            reference.remove(cache.id)
+        else:
+            loaded.upsert(cache)
+            reference.upsert(cache)
+    assert loaded.match(pod, policy, pod_name="x", now=now) == reference.match(
+        pod, policy, pod_name="x", now=now)
+    loaded.save(path)  # a loaded, changed index saves again
+    again = fm.CacheIndex.load(path)
+    assert again.match(pod, policy, pod_name="x", now=now) == reference.match(
+        pod, policy, pod_name="x", now=now)
+
+
+def test_loading_something_that_is_not_a_snapshot_names_the_file(tmp_path):
+    missing = tmp_path / "nope.npz"
+    with pytest.raises(fm.InputFileError, match="nope.npz: no such file"):
+        fm.CacheIndex.load(missing)
+    junk = tmp_path / "junk.npz"
+    junk.write_text("this is not an index\n")
+    with pytest.raises(fm.InputFileError, match="junk.npz: not a fastmatch index snapshot"):
+        fm.CacheIndex.load(junk)
+    other = tmp_path / "other.npz"
+    np.savez(other, x=np.arange(3))
+    with pytest.raises(fm.InputFileError, match="other.npz: snapshot field 'format' is missing"):
+        fm.CacheIndex.load(other)
+
+
+def test_corrupt_snapshot_field_is_named(tmp_path):
+    path = tmp_path / "index.npz"
+    fm.CacheIndex([fm.ImageCache("imc-1", [NGINX]), fm.ImageCache("imc-2", [BUSYBOX])]).save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["core.layer_ids"] = arrays["core.layer_ids"] + 1000
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(fm.InputFileError, match="bad.npz: snapshot field 'core.layer_ids'"):
+        fm.CacheIndex.load(bad)
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(fm.InputFileError, match="truncated.npz"):
+        fm.CacheIndex.load(truncated)
+    assert "format.npy" in names
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "index.npz"
+    index = fm.CacheIndex([fm.ImageCache("imc-1", [NGINX])])
+    index.save(path)
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", fail)
+    with pytest.raises(OSError, match="disk full"):
+        fm.CacheIndex([fm.ImageCache("imc-2", [BUSYBOX])]).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["index.npz"]
