@@ -10,9 +10,13 @@ import fastmatch as fm
 from fastmatch._reference import ReferenceIndex
 
 
-@given(cache_sets(), pods, policies(), times, st.sampled_from(["", "web-0"]))
-def test_match_agrees_with_reference(caches, pod, policy, now, name):
+@given(cache_sets(), pods, policies(), times, st.sampled_from(["", "web-0"]),
+       st.sampled_from(["auto", "probe", "count"]))
+def test_match_agrees_with_reference(caches, pod, policy, now, name, strategy):
     index = fm.CacheIndex(caches)
+    # Both ways of finding candidates (probing the rarest layer's slots, and
+    # counting over every posting list) must give the same decision.
+    index._core.strategy = strategy
     want = ReferenceIndex(caches).match(pod, policy, pod_name=name, now=now)
     got = index.match(pod, policy, pod_name=name, now=now)
     assert got == want

@@ -24,6 +24,10 @@ cdef struct Acc:
     vector[uint32_t] touched
     vector[uint32_t] ties
     uint32_t epoch
+    # A second stamp for counting one image's layers per slot.
+    vector[uint32_t] istamp
+    vector[uint16_t] icount
+    uint32_t iepoch
 
 
 cdef struct Pod:
@@ -75,6 +79,7 @@ cdef class Core:
     cdef dict _platforms
     cdef list _pool
     cdef Py_ssize_t _live
+    cdef int _strategy
 
     cdef void _rdlock(self) noexcept nogil
     cdef void _wrlock(self) noexcept nogil
@@ -91,3 +96,7 @@ cdef class Core:
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil
     cdef void _consider(self, uint32_t s, int32_t f, int64_t cov, const Pod* q, Acc* a,
                         Out* o) noexcept nogil
+    cdef void _full_by_probing(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
+    cdef void _full_by_counting(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
+    cdef inline bint _touch(self, uint32_t s, const Pod* q, Acc* a) noexcept nogil
+    cdef uint32_t _log_segment(self) noexcept nogil

@@ -68,6 +68,8 @@ cdef inline void _prepare(Acc* a, size_t capacity) noexcept nogil:
         a.stamp.resize(capacity, 0)
         a.full.resize(capacity, 0)
         a.cov.resize(capacity, 0)
+        a.istamp.resize(capacity, 0)
+        a.icount.resize(capacity, 0)
     a.epoch += 1
     if a.epoch == 0:  # wrapped: forget every old stamp
         for i in range(a.stamp.size()):
@@ -134,6 +136,7 @@ cdef class Core:
         self._platforms = {}
         self._pool = []
         self._live = 0
+        self._strategy = 0
         self._garbage = 0
         self._pairs = 0
 
@@ -193,6 +196,15 @@ cdef class Core:
     def objects(self):
         """The live slots' objects, in slot order."""
         return [o for o in self._objs if o is not None]
+
+    @property
+    def strategy(self):
+        """How candidates are found: "auto" (by cost), "probe" or "count" (for tests)."""
+        return ("auto", "probe", "count")[self._strategy]
+
+    @strategy.setter
+    def strategy(self, str value):
+        self._strategy = ("auto", "probe", "count").index(value)
 
     # -- writing --------------------------------------------------------------
 
@@ -387,11 +399,77 @@ cdef class Core:
         elif c == 0:
             a.ties.push_back(s)
 
+    cdef inline bint _touch(self, uint32_t s, const Pod* q, Acc* a) noexcept nogil:
+        # First sight of slot s for this pod: note it, and whether it is usable.
+        if a.stamp[s] != a.epoch:
+            a.stamp[s] = a.epoch
+            a.touched.push_back(s)
+            a.full[s] = 0 if self._usable(s, q) else UNUSABLE
+        return a.full[s] != UNUSABLE
+
+    cdef uint32_t _log_segment(self) noexcept nogil:
+        # log2 of the mean layers per slot: the cost of one binary search.
+        cdef int64_t mean = self._pairs // self._live if self._live > 0 else 1
+        cdef uint32_t bits = 1
+        while mean > 1:
+            mean >>= 1
+            bits += 1
+        return bits
+
+    cdef void _full_by_probing(self, const Pod* q, int32_t i, Acc* a) noexcept nogil:
+        # Slots holding image i all lie in the posting list of its rarest
+        # layer: probe each of them for the image's other layers.
+        cdef int64_t k, k0 = q.img_off[i], k1 = q.img_off[i + 1]
+        cdef uint32_t r = q.img_layers[k0], s, lid
+        cdef size_t t
+        cdef bint ok
+        for k in range(k0 + 1, k1):
+            if self._post[q.img_layers[k]].size() < self._post[r].size():
+                r = q.img_layers[k]
+        cdef const vector[uint32_t]* post = &self._post[r]
+        for t in range(post.size()):
+            s = post[0][t]
+            if not self._touch(s, q, a):
+                continue
+            ok = True
+            for k in range(k0, k1):
+                lid = q.img_layers[k]
+                if lid != r and not self._holds(s, lid):
+                    ok = False
+                    break
+            if ok:
+                a.full[s] += 1
+
+    cdef void _full_by_counting(self, const Pod* q, int32_t i, Acc* a) noexcept nogil:
+        # When every layer of image i is common, reading its posting lists
+        # and counting hits per slot is cheaper than probing.
+        cdef int64_t k, k0 = q.img_off[i], k1 = q.img_off[i + 1]
+        cdef uint16_t need = <uint16_t>(k1 - k0)
+        cdef uint32_t s
+        cdef size_t t
+        cdef const vector[uint32_t]* post
+        a.iepoch += 1
+        if a.iepoch == 0:
+            for t in range(a.istamp.size()):
+                a.istamp[t] = 0
+            a.iepoch = 1
+        for k in range(k0, k1):
+            post = &self._post[q.img_layers[k]]
+            for t in range(post.size()):
+                s = post[0][t]
+                if a.istamp[s] != a.iepoch:
+                    a.istamp[s] = a.iepoch
+                    a.icount[s] = 0
+                a.icount[s] += 1
+                if a.icount[s] == need and self._touch(s, q, a):
+                    a.full[s] += 1
+
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil:
         cdef int32_t i, j, possible = 0, f
-        cdef int64_t k, k0, k1, cov
-        cdef uint32_t s, r, lid
-        cdef size_t t, best_len
+        cdef int64_t k, cov, probe_cost, count_cost, eligible = 0, walk_cost = 0
+        cdef uint32_t s, lid
+        cdef size_t t, rarest
+        cdef uint32_t log_seg = self._log_segment()
         cdef const vector[uint32_t]* post
         cdef bint ok
         o.best = -1
@@ -407,44 +485,57 @@ cdef class Core:
             for i in range(q.n_img):
                 if not q.img_ok[i]:
                     continue
-                k0 = q.img_off[i]
-                k1 = q.img_off[i + 1]
-                r = q.img_layers[k0]
-                best_len = self._post[r].size()
-                for k in range(k0 + 1, k1):
-                    if self._post[q.img_layers[k]].size() < best_len:
-                        r = q.img_layers[k]
-                        best_len = self._post[r].size()
-                post = &self._post[r]
-                for t in range(post.size()):
-                    s = post[0][t]
-                    if a.stamp[s] == a.epoch and a.full[s] == UNUSABLE:
-                        continue
-                    if a.stamp[s] != a.epoch:
-                        a.stamp[s] = a.epoch
-                        a.touched.push_back(s)
-                        if not self._usable(s, q):
-                            a.full[s] = UNUSABLE
-                            continue
-                        a.full[s] = 0
-                    ok = True
-                    for k in range(k0, k1):
-                        lid = q.img_layers[k]
-                        if lid != r and not self._holds(s, lid):
-                            ok = False
-                            break
-                    if ok:
-                        a.full[s] += 1
+                rarest = self._post[q.img_layers[q.img_off[i]]].size()
+                count_cost = 0
+                for k in range(q.img_off[i], q.img_off[i + 1]):
+                    t = self._post[q.img_layers[k]].size()
+                    count_cost += t
+                    if t < rarest:
+                        rarest = t
+                probe_cost = <int64_t>rarest * (q.img_off[i + 1] - q.img_off[i]) * log_seg
+                if self._strategy:
+                    probe_cost = 0 if self._strategy == 1 else count_cost + 1
+                if probe_cost <= count_cost:
+                    self._full_by_probing(q, i, a)
+                else:
+                    self._full_by_counting(q, i, a)
+            # covered: probe each eligible slot for the pod's layers, or read
+            # every posting list of the pod once, whichever reads less.
             for t in range(a.touched.size()):
-                s = a.touched[t]
-                f = a.full[s]
-                if f == UNUSABLE or f < q.bar:
-                    continue
-                cov = 0
+                f = a.full[a.touched[t]]
+                if f != UNUSABLE and f >= q.bar:
+                    eligible += 1
+            if eligible == 0:
+                return
+            for j in range(q.n_layers):
+                walk_cost += self._post[q.layers[j]].size()
+            if self._strategy:
+                walk_cost = 0 if self._strategy == 2 else eligible * q.n_layers * log_seg
+            if walk_cost < eligible * q.n_layers * log_seg:
+                for t in range(a.touched.size()):
+                    a.cov[a.touched[t]] = 0
                 for j in range(q.n_layers):
-                    if self._holds(s, q.layers[j]):
-                        cov += q.sizes[j]
-                self._consider(s, f, cov, q, a, o)
+                    post = &self._post[q.layers[j]]
+                    for t in range(post.size()):
+                        s = post[0][t]
+                        if a.stamp[s] == a.epoch:
+                            a.cov[s] += q.sizes[j]
+                for t in range(a.touched.size()):
+                    s = a.touched[t]
+                    f = a.full[s]
+                    if f != UNUSABLE and f >= q.bar:
+                        self._consider(s, f, a.cov[s], q, a, o)
+            else:
+                for t in range(a.touched.size()):
+                    s = a.touched[t]
+                    f = a.full[s]
+                    if f == UNUSABLE or f < q.bar:
+                        continue
+                    cov = 0
+                    for j in range(q.n_layers):
+                        if self._holds(s, q.layers[j]):
+                            cov += q.sizes[j]
+                    self._consider(s, f, cov, q, a, o)
         else:
             # allow_partial with no bar: every cache sharing a layer is eligible.
             for j in range(q.n_layers):

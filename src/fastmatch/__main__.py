@@ -1,0 +1,7 @@
+"""``python -m fastmatch``: the ``fastmatch`` command."""
+
+import sys
+
+from fastmatch.cli import main
+
+sys.exit(main())
