@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from strategies import PHASES, T0, caches, policies, pods
 
 import fastmatch as fm
 from fastmatch._reference import ReferenceIndex
+
+from strategies import PHASES, T0, caches, pods, policies
 
 IDS = [f"imc-{i:02d}" for i in range(12)]
 

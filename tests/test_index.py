@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import cache_sets, caches, policies, pods, times
 
 import fastmatch as fm
 from fastmatch._reference import ReferenceIndex
+
+from strategies import cache_sets, caches, pods, policies, times
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 NGINX = fm.Image("nginx:1.25", [fm.Layer("sha256:" + "a" * 64, 100),
@@ -153,15 +154,15 @@ def test_loaded_index_keeps_working_under_churn(tmp_path_factory, caches_, ops, 
 
 def test_loading_something_that_is_not_a_snapshot_names_the_file(tmp_path):
     missing = tmp_path / "nope.npz"
-    with pytest.raises(fm.InputFileError, match="nope.npz: no such file"):
+    with pytest.raises(fm.InputFileError, match=r"nope\.npz: no such file"):
         fm.CacheIndex.load(missing)
     junk = tmp_path / "junk.npz"
     junk.write_text("this is not an index\n")
-    with pytest.raises(fm.InputFileError, match="junk.npz: not a fastmatch index snapshot"):
+    with pytest.raises(fm.InputFileError, match=r"junk\.npz: not a fastmatch index snapshot"):
         fm.CacheIndex.load(junk)
     other = tmp_path / "other.npz"
     np.savez(other, x=np.arange(3))
-    with pytest.raises(fm.InputFileError, match="other.npz: snapshot field 'format' is missing"):
+    with pytest.raises(fm.InputFileError, match=r"other\.npz: snapshot field 'format' is missing"):
         fm.CacheIndex.load(other)
 
 
@@ -173,13 +174,13 @@ def test_corrupt_snapshot_field_is_named(tmp_path):
     arrays["core.layer_ids"] = arrays["core.layer_ids"] + 1000
     bad = tmp_path / "bad.npz"
     np.savez(bad, **arrays)
-    with pytest.raises(fm.InputFileError, match="bad.npz: snapshot field 'core.layer_ids'"):
+    with pytest.raises(fm.InputFileError, match=r"bad\.npz: snapshot field 'core.layer_ids'"):
         fm.CacheIndex.load(bad)
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
-    with pytest.raises(fm.InputFileError, match="truncated.npz"):
+    with pytest.raises(fm.InputFileError, match=r"truncated\.npz"):
         fm.CacheIndex.load(truncated)
     assert "format.npy" in names
 

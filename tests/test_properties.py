@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import cache_sets, policies, pods, times
 
 import fastmatch as fm
 from fastmatch._reference import ReferenceIndex
+
+from strategies import cache_sets, pods, policies, times
 
 
 @given(cache_sets(), pods, policies(), times, st.sampled_from(["", "web-0"]),

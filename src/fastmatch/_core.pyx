@@ -22,7 +22,6 @@ removes write under it, so a match sees a cache either before or after an
 upsert, never torn.  Locks are always taken with the GIL released.
 """
 
-cimport cython
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libcpp.algorithm cimport sort
@@ -177,13 +176,13 @@ cdef class Core:
     def nbytes(self):
         """Bytes of the index's arrays (pairs, postings, slot fields)."""
         cdef size_t total = 0
-        cdef size_t l
+        cdef size_t layer
         total += self._pair_layer.capacity() * 4 + self._pair_pos.capacity() * 4
         total += self._off.capacity() * 8 + self._len.capacity() * 4
         total += self._alive.capacity() * (1 + 8 * 3 + 4 * 3) + self._free.capacity() * 4
         total += self._post.capacity() * sizeof(vector[uint32_t])
-        for l in range(self._post.size()):
-            total += self._post[l].capacity() * 4
+        for layer in range(self._post.size()):
+            total += self._post[layer].capacity() * 4
         return total
 
     def posting_length(self, str key):
@@ -467,7 +466,7 @@ cdef class Core:
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil:
         cdef int32_t i, j, possible = 0, f
         cdef int64_t k, cov, probe_cost, count_cost, eligible = 0, walk_cost = 0
-        cdef uint32_t s, lid
+        cdef uint32_t s
         cdef size_t t, rarest
         cdef uint32_t log_seg = self._log_segment()
         cdef const vector[uint32_t]* post
@@ -571,8 +570,6 @@ cdef class Core:
         cdef int64_t pod_bytes = 0
         cdef object lid
         cdef bint ok
-        cdef uint32_t n_known = 0
-        cdef int64_t start = batch.layers.size()
         cdef list known = []
         for sizes in images:
             merged.update(sizes)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Union
 
 __all__ = ["EPOCH", "TimeLike", "to_datetime", "to_epoch", "to_micros", "utcnow"]
 
-TimeLike = Union[datetime, int, float, str]
+TimeLike = datetime | int | float | str
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 

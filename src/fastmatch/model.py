@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 from fastmatch._time import TimeLike, to_datetime, utcnow
 from fastmatch.digest import validate_digest
@@ -25,10 +25,10 @@ __all__ = [
     "CreateProposal",
     "Image",
     "ImageCache",
+    "ImageLike",
     "Layer",
     "LayerLike",
     "Phase",
-    "ImageLike",
     "distinct_images",
     "proposal_name",
 ]
@@ -96,7 +96,7 @@ class Layer:
         _check_size(self.size, f"layer {self.digest}")
 
 
-LayerLike = Union[Layer, tuple[str, int], Mapping[str, Any]]
+LayerLike = Layer | tuple[str, int] | Mapping[str, Any]
 
 
 def _to_layer(value: LayerLike, where: str) -> Layer:
@@ -194,7 +194,7 @@ class Image:
         return sum(self._sizes.values())
 
 
-ImageLike = Union[Image, str]
+ImageLike = Image | str
 
 
 def _to_image(value: ImageLike, where: str) -> Image:
@@ -255,7 +255,7 @@ class ImageCache:
 
     def __init__(
         self,
-        id: str,  # noqa: A002 - the SPEC's name
+        id: str,
         images: Iterable[ImageLike],
         *,
         name: str = "",
