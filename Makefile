@@ -1,0 +1,48 @@
+# fastmatch's two jobs on a fresh machine:
+#   make demo   set up, then match a built-in synthetic cluster
+#   make test   set up, then lint, type-check and run every test
+# Everything lives in .venv; `make clean` removes what the build made.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: demo test lint pytest bench bench-full system-deps debug-build clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml setup.py src/fastmatch/_core.pyx src/fastmatch/_core.pxd | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/fastmatch demo
+
+system-deps:
+	./scripts/system-deps
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy --strict src/fastmatch
+	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd bench/*.pyx
+
+pytest: $(STAMP) system-deps
+	$(BIN)/python -m pytest -q tests bench --benchmark-disable
+
+test: lint pytest
+
+# The timing suite (not run by `make test`; see bench/README.md).
+bench: $(STAMP)
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=median,iqr,ops,rounds
+
+# Rebuild the core with bounds, wraparound and None checks on (FASTMATCH_DEBUG).
+debug-build: $(STAMP)
+	FASTMATCH_DEBUG=1 $(BIN)/python setup.py build_ext --inplace --force
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info src/fastmatch/_core.cpp src/fastmatch/_core.html \
+	    src/fastmatch/_core.*.so .benchmarks .hypothesis
