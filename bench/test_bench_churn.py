@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 import fastmatch as fm
-import workloads
 from conftest import per_call
+
+import workloads
 
 CACHES = 10_000
 BATCH = 10_000  # caches upserted, then removed, per round

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import fastmatch as fm
+
 import workloads
 
 SIZES = workloads.CACHE_SIZES
