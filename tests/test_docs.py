@@ -10,6 +10,7 @@ import pytest
 import fastmatch.imageref
 import fastmatch.index
 import fastmatch.policy
+import fastmatch.result
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -21,7 +22,8 @@ def test_readme_examples_run():
     assert tried >= 8 and failures == 0
 
 
-@pytest.mark.parametrize("module", [fastmatch.imageref, fastmatch.index, fastmatch.policy])
+@pytest.mark.parametrize("module", [fastmatch.imageref, fastmatch.index, fastmatch.policy,
+                                    fastmatch.result])
 def test_docstring_examples_run(module):
     failures, tried = doctest.testmod(module, optionflags=FLAGS)
     assert tried >= 1 and failures == 0

@@ -443,7 +443,10 @@ class CacheIndex:
                 create,
                 reason_none(policy, n, create, creating),
             )
-        best = min((self._resolve(c) for c in tied), key=lambda c: c.id)
+        if len(tied) == 1:
+            best = self._resolve(tied[0])
+        else:  # exact tie on every score: the smallest id, for a deterministic choice
+            best = min((self._resolve(c) for c in tied), key=lambda c: c.id)
         return MatchResult(
             "use",
             best.id,

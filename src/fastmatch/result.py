@@ -44,13 +44,20 @@ class MatchResult:
         return self.outcome == "use"
 
 
+_SCALES = ((10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "kB"))
+
+
 def human_bytes(n: int) -> str:
-    """Bytes for a person: ``812 MB``, ``1.4 GB`` (decimal units, as registries show)."""
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
-        value /= 1000
+    """Bytes for a person: ``812 MB``, ``1.4 GB`` (decimal units, as registries show).
+
+    >>> human_bytes(999), human_bytes(52_000_000), human_bytes(1_400_000_000)
+    ('999 B', '52.0 MB', '1.4 GB')
+    """
+    magnitude = abs(n)
+    if magnitude < 1000:
+        return f"{n} B"
+    for scale, unit in _SCALES:
+        if magnitude >= scale:
+            value = n / scale
+            return f"{value:.0f} {unit}" if abs(value) >= 100 else f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
