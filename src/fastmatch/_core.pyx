@@ -24,7 +24,9 @@ upsert, never torn.  Locks are always taken with the GIL released.
 
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t
-from libcpp.algorithm cimport sort
+from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport PyObject
+from libcpp.algorithm cimport sort, stable_sort
 from libcpp.vector cimport vector
 
 import numpy as np
@@ -78,8 +80,19 @@ cdef inline void _prepare(Acc* a, size_t capacity) noexcept nogil:
     a.ties.clear()
 
 
+cdef struct Known:
+    uint32_t lid
+    int64_t size
+
+
+cdef bint _known_before(const Known& a, const Known& b) noexcept nogil:
+    return a.lid < b.lid
+
+
 cdef class _Batch:
     """Pods encoded for the kernels: flat arrays plus per-pod offsets."""
+
+    cdef vector[Known] known  # scratch for encode
 
     cdef vector[uint32_t] layers
     cdef vector[int64_t] sizes
@@ -564,47 +577,60 @@ cdef class Core:
                 self._consider(s, f, a.cov[s], q, a, o)
 
     def encode(self, _Batch batch, list images, int32_t bar, storage, arch, os):
-        """Append one pod to ``batch``: ``images`` is a list of {key: size} dicts."""
-        cdef dict merged = {}
+        """Append one pod to ``batch``: ``images`` is a list of {key: size} dicts.
+
+        Returns the pod's bytes: the sum of its distinct layers' sizes (where
+        two images list one layer, the later size counts, as in a dict update).
+        """
         cdef dict sizes
+        cdef dict unknown = None
         cdef int64_t pod_bytes = 0
-        cdef object lid
+        cdef int64_t size
+        cdef PyObject* found
+        cdef uint32_t lid
+        cdef size_t i, run, first = batch.known.size()
         cdef bint ok
-        cdef list known = []
-        for sizes in images:
-            merged.update(sizes)
-        for key, size in merged.items():
-            pod_bytes += size
-            lid = self._ids.get(key)
-            if lid is not None:
-                known.append((lid, size))
-        known.sort()
-        for lid, size in known:
-            batch.layers.push_back(lid)
-            batch.sizes.push_back(size)
-        batch.layer_off.push_back(batch.layers.size())
         batch.img_start.push_back(batch.img_off.size() - 1)
         for sizes in images:
-            ok = True
-            for key in sizes:
-                lid = self._ids.get(key)
-                if lid is None:
-                    ok = False
-                    break
-                batch.img_layers.push_back(lid)
+            ok = len(sizes) > 0
+            run = batch.img_layers.size()
+            for key, value in sizes.items():
+                size = value
+                found = PyDict_GetItem(self._ids, key)
+                if found == NULL:
+                    ok = False  # a layer no cache holds: the image is never full
+                    if unknown is None:
+                        unknown = {}
+                    unknown[key] = value
+                    continue
+                lid = <uint32_t>(<object>found)
+                batch.known.push_back(Known(lid, size))
+                if ok:
+                    batch.img_layers.push_back(lid)
             if not ok:
-                # Drop the partial run: an image with an unknown layer is never full.
-                batch.img_layers.resize(batch.img_off.back())
+                batch.img_layers.resize(run)
             batch.img_off.push_back(batch.img_layers.size())
-            if not sizes:
-                ok = False
             batch.img_ok.push_back(<uint8_t>ok)
+        # The pod's distinct known layers, sorted; the last size of a layer wins.
+        stable_sort(batch.known.begin() + first, batch.known.end(), _known_before)
+        for i in range(first, batch.known.size()):
+            if i + 1 < batch.known.size() and batch.known[i + 1].lid == batch.known[i].lid:
+                continue
+            batch.layers.push_back(batch.known[i].lid)
+            batch.sizes.push_back(batch.known[i].size)
+            pod_bytes += batch.known[i].size
+        batch.known.resize(first)
+        if unknown is not None:
+            for value in unknown.values():
+                pod_bytes += <int64_t>value
+        batch.layer_off.push_back(batch.layers.size())
         batch.n_img.push_back(len(images))
         batch.pod_bytes.push_back(pod_bytes)
         batch.bar.push_back(bar)
         batch.storage.push_back(-1.0 if storage is None else float(storage))
         batch.arch.push_back(self._platform(arch, False))
         batch.os.push_back(self._platform(os, False))
+        return pod_bytes
 
     def new_batch(self):
         """An empty batch of pods to :meth:`encode` into."""
@@ -658,11 +684,14 @@ cdef class Core:
             self._unlock()
 
     def score_one(self, list images, int32_t bar, storage, arch, os, int64_t now):
-        """Score one pod (see :meth:`score_batch`), reusing pooled scratch space."""
+        """Score one pod (see :meth:`score_batch`), reusing pooled scratch space.
+
+        Returns ``(objs, full, covered, distance, pod_bytes)``.
+        """
         cdef _Batch batch = _Batch()
         cdef _Scratch scratch
         cdef Out out
-        self.encode(batch, images, bar, storage, arch, os)
+        cdef int64_t pod_bytes = self.encode(batch, images, bar, storage, arch, os)
         batch._seal(now)
         try:
             scratch = self._pool.pop()
@@ -674,22 +703,25 @@ cdef class Core:
                 self._score(&batch.pods[0], &scratch.acc, &out)
             try:
                 if out.best < 0:
-                    return ([], 0, 0, 0)
+                    return ([], 0, 0, 0, pod_bytes)
                 return ([self._objs[s] for s in scratch.acc.ties], out.full, out.covered,
-                        out.distance)
+                        out.distance, pod_bytes)
             finally:
                 self._unlock()
         finally:
             self._pool.append(scratch)
 
     def score_slot(self, int64_t slot, obj, list images):
-        """``(full, covered, distance)`` of the slot holding ``obj``, or None if it moved."""
+        """``(full, covered, distance, pod_bytes)`` of the slot holding ``obj``.
+
+        ``None`` when that slot no longer holds ``obj`` (it was replaced).
+        """
         cdef _Batch batch = _Batch()
         cdef const Pod* q
         cdef int32_t i, j, f = 0
         cdef int64_t k, cov = 0, dist
         cdef bint ok
-        self.encode(batch, images, 0, None, None, None)
+        cdef int64_t pod_bytes = self.encode(batch, images, 0, None, None, None)
         batch._seal(0)
         q = &batch.pods[0]
         with nogil:
@@ -709,7 +741,7 @@ cdef class Core:
                 if self._holds(slot, q.layers[j]):
                     cov += q.sizes[j]
             dist = self._bytes[slot] - q.pod_bytes
-            return (f, cov, dist if dist >= 0 else -dist)
+            return (f, cov, dist if dist >= 0 else -dist, pod_bytes)
         finally:
             self._unlock()
 

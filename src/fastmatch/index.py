@@ -73,10 +73,7 @@ class _Pod:
             raise ValidationError(f"{where}: a pod needs at least one image")
         # The images' own dicts, read-only here: the core only reads them.
         self.sizes: list[dict[str, int]] = [image._sizes for image in self.images]
-        merged: dict[str, int] = {}
-        for sizes in self.sizes:
-            merged.update(sizes)
-        self.bytes = sum(merged.values())
+        self.bytes = 0  # set when the core encodes the pod
 
 
 class CacheIndex:
@@ -302,7 +299,7 @@ class CacheIndex:
         direct = self._direct(pod, policy)
         if direct is not None:
             return direct
-        scored = self._core.score_one(
+        tied, full, covered, distance, pod.bytes = self._core.score_one(
             pod.sizes,
             policy.min_full(len(pod.images)),
             policy.storage_gib,
@@ -310,7 +307,7 @@ class CacheIndex:
             policy.os,
             to_micros(when),
         )
-        return self._decide(pod, policy, pod_name, scored)
+        return self._decide(pod, policy, pod_name, (tied, full, covered, distance))
 
     def match_many(
         self,
@@ -356,7 +353,7 @@ class CacheIndex:
             if direct is not None:
                 results[i] = direct
                 continue
-            self._core.encode(
+            pod.bytes = self._core.encode(
                 batch,
                 pod.sizes,
                 policy.min_full(len(pod.images)),
@@ -393,7 +390,7 @@ class CacheIndex:
                 score = self._core.score_slot(self._slots.get(cache.id, -1), value, pod.sizes)
                 if score is not None:
                     break  # else the cache was replaced under us: look again
-            full, covered, distance = score
+            full, covered, distance, pod.bytes = score
             return MatchResult(
                 "use",
                 cache.id,
