@@ -7,6 +7,12 @@ Run the timing suite with ``PYTHONPATH=src pytest bench -p no:randomly``
 
 from __future__ import annotations
 
+import os
+
+# NumPy's OpenBLAS threads spin on the cores between calls; on a 2-core machine
+# they would steal the second core from match_many and the churn thread.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import itertools
 import statistics
 from collections.abc import Callable, Sequence
