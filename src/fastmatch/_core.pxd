@@ -1,6 +1,7 @@
 # Declarations of the compiled core, apart from its implementation, so that
 # another Cython module can ``cimport fastmatch._core`` without reading it.
 
+cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libcpp.vector cimport vector
 
@@ -11,6 +12,7 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_rwlock_init(pthread_rwlock_t* lock, const void* attr)
     int pthread_rwlock_destroy(pthread_rwlock_t* lock)
     int pthread_rwlock_rdlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock)
     int pthread_rwlock_wrlock(pthread_rwlock_t* lock)
     int pthread_rwlock_unlock(pthread_rwlock_t* lock)
 
@@ -56,6 +58,7 @@ cdef struct Out:
     int64_t distance
 
 
+@cython.final
 cdef class Core:
     cdef pthread_rwlock_t _lock
     cdef dict _ids

@@ -22,6 +22,7 @@ removes write under it, so a match sees a cache either before or after an
 upsert, never torn.  Locks are always taken with the GIL released.
 """
 
+cimport cython
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from cpython.dict cimport PyDict_GetItem
@@ -49,6 +50,58 @@ cdef inline bint _bsearch(const uint32_t* seg, uint32_t n, uint32_t x) noexcept 
         else:
             hi = mid
     return lo < n and seg[lo] == x
+
+
+cdef inline uint32_t _gallop(const uint32_t* seg, uint32_t j, uint32_t n,
+                             uint32_t x) noexcept nogil:
+    # The first index >= j whose id is >= x (n if none): exponential, then binary search.
+    cdef uint32_t step = 1, lo, hi, mid
+    if j >= n or seg[j] >= x:
+        return j
+    lo = j
+    while j + step < n and seg[j + step] < x:
+        lo = j + step
+        step <<= 1
+    hi = j + step if j + step < n else n
+    lo += 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if seg[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline bint _contains_all(const uint32_t* want, int64_t k, const uint32_t* seg,
+                               uint32_t n) noexcept nogil:
+    # Is every id of the sorted run ``want`` in the sorted segment ``seg``?
+    cdef int64_t i
+    cdef uint32_t j = 0, x
+    for i in range(k):
+        x = want[i]
+        j = _gallop(seg, j, n, x)
+        if j == n or seg[j] != x:
+            return False
+        j += 1
+    return True
+
+
+cdef inline int64_t _covered(const uint32_t* layers, const int64_t* sizes, int32_t k,
+                             const uint32_t* seg, uint32_t n) noexcept nogil:
+    # Bytes of the sorted run ``layers`` that the sorted segment ``seg`` holds.
+    cdef int32_t i
+    cdef uint32_t j = 0, x
+    cdef int64_t total = 0
+    for i in range(k):
+        x = layers[i]
+        j = _gallop(seg, j, n, x)
+        if j == n:
+            break
+        if seg[j] == x:
+            total += sizes[i]
+            j += 1
+    return total
 
 
 cdef inline uint32_t _find(const uint32_t* seg, uint32_t n, uint32_t x) noexcept nogil:
@@ -137,6 +190,7 @@ cdef class _Batch:
             self.pods[p] = q
 
 
+@cython.final
 cdef class Core:
     """Caches as slots of sorted layer ids, an inverted index, and the scoring kernels."""
 
@@ -432,24 +486,17 @@ cdef class Core:
         # Slots holding image i all lie in the posting list of its rarest
         # layer: probe each of them for the image's other layers.
         cdef int64_t k, k0 = q.img_off[i], k1 = q.img_off[i + 1]
-        cdef uint32_t r = q.img_layers[k0], s, lid
+        cdef uint32_t r = q.img_layers[k0], s
         cdef size_t t
-        cdef bint ok
         for k in range(k0 + 1, k1):
             if self._post[q.img_layers[k]].size() < self._post[r].size():
                 r = q.img_layers[k]
         cdef const vector[uint32_t]* post = &self._post[r]
+        cdef const uint32_t* pl = self._pair_layer.data()
         for t in range(post.size()):
             s = post[0][t]
-            if not self._touch(s, q, a):
-                continue
-            ok = True
-            for k in range(k0, k1):
-                lid = q.img_layers[k]
-                if lid != r and not self._holds(s, lid):
-                    ok = False
-                    break
-            if ok:
+            if self._touch(s, q, a) and _contains_all(
+                    q.img_layers + k0, k1 - k0, pl + self._off[s], self._len[s]):
                 a.full[s] += 1
 
     cdef void _full_by_counting(self, const Pod* q, int32_t i, Acc* a) noexcept nogil:
@@ -477,23 +524,48 @@ cdef class Core:
                     a.full[s] += 1
 
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil:
-        cdef int32_t i, j, possible = 0, f
-        cdef int64_t k, cov, probe_cost, count_cost, eligible = 0, walk_cost = 0
-        cdef uint32_t s
+        cdef int32_t i, j, possible = 0, f, best_f = 0
+        cdef int64_t k, k0, k1, cov, probe_cost, count_cost, eligible = 0, walk_cost = 0
+        cdef int64_t known = 0
+        cdef uint32_t s, r
         cdef size_t t, rarest
         cdef uint32_t log_seg = self._log_segment()
         cdef const vector[uint32_t]* post
-        cdef bint ok
+        cdef const uint32_t* pl = self._pair_layer.data()
         o.best = -1
         o.full = 0
         o.covered = 0
         o.distance = 0
         _prepare(a, self._alive.size())
+        for j in range(q.n_layers):
+            known += q.sizes[j]
         if q.bar > 0:
             for i in range(q.n_img):
                 possible += q.img_ok[i]
             if possible < q.bar or possible == 0:
                 return
+            if q.n_img == 1 and self._strategy != 2:
+                # One image (most pods): the slots holding it are the eligible
+                # ones, each with every byte of the pod; when probing its rarest
+                # layer is the cheaper way, no accumulators are needed at all.
+                k0 = q.img_off[0]
+                k1 = q.img_off[1]
+                r = q.img_layers[k0]
+                count_cost = 0
+                for k in range(k0, k1):
+                    t = self._post[q.img_layers[k]].size()
+                    count_cost += t
+                    if t < self._post[r].size():
+                        r = q.img_layers[k]
+                rarest = self._post[r].size()
+                if self._strategy == 1 or <int64_t>rarest * (k1 - k0 + log_seg) <= count_cost:
+                    post = &self._post[r]
+                    for t in range(rarest):
+                        s = post[0][t]
+                        if self._usable(s, q) and _contains_all(
+                                q.img_layers + k0, k1 - k0, pl + self._off[s], self._len[s]):
+                            self._consider(s, 1, known, q, a, o)
+                    return
             for i in range(q.n_img):
                 if not q.img_ok[i]:
                     continue
@@ -504,26 +576,38 @@ cdef class Core:
                     count_cost += t
                     if t < rarest:
                         rarest = t
-                probe_cost = <int64_t>rarest * (q.img_off[i + 1] - q.img_off[i]) * log_seg
+                probe_cost = <int64_t>rarest * (q.img_off[i + 1] - q.img_off[i] + log_seg)
                 if self._strategy:
                     probe_cost = 0 if self._strategy == 1 else count_cost + 1
                 if probe_cost <= count_cost:
                     self._full_by_probing(q, i, a)
                 else:
                     self._full_by_counting(q, i, a)
-            # covered: probe each eligible slot for the pod's layers, or read
-            # every posting list of the pod once, whichever reads less.
+            # SPEC 3.6 orders by full first: only the slots with the most full
+            # images can be chosen, so only they are scored further.
             for t in range(a.touched.size()):
                 f = a.full[a.touched[t]]
-                if f != UNUSABLE and f >= q.bar:
-                    eligible += 1
-            if eligible == 0:
+                if f != UNUSABLE and f > best_f:
+                    best_f = f
+            if best_f < q.bar or best_f == 0:
                 return
+            if best_f == q.n_img:
+                # Every image full: every layer of the pod is held.
+                for t in range(a.touched.size()):
+                    s = a.touched[t]
+                    if a.full[s] == best_f:
+                        self._consider(s, best_f, known, q, a, o)
+                return
+            for t in range(a.touched.size()):
+                if a.full[a.touched[t]] == best_f:
+                    eligible += 1
+            # covered: merge each chosen slot's row with the pod's layers, or
+            # read every posting list of the pod once, whichever reads less.
             for j in range(q.n_layers):
                 walk_cost += self._post[q.layers[j]].size()
             if self._strategy:
-                walk_cost = 0 if self._strategy == 2 else eligible * q.n_layers * log_seg
-            if walk_cost < eligible * q.n_layers * log_seg:
+                walk_cost = 0 if self._strategy == 2 else eligible * (q.n_layers + log_seg)
+            if walk_cost < eligible * (q.n_layers + log_seg):
                 for t in range(a.touched.size()):
                     a.cov[a.touched[t]] = 0
                 for j in range(q.n_layers):
@@ -534,20 +618,15 @@ cdef class Core:
                             a.cov[s] += q.sizes[j]
                 for t in range(a.touched.size()):
                     s = a.touched[t]
-                    f = a.full[s]
-                    if f != UNUSABLE and f >= q.bar:
-                        self._consider(s, f, a.cov[s], q, a, o)
+                    if a.full[s] == best_f:
+                        self._consider(s, best_f, a.cov[s], q, a, o)
             else:
                 for t in range(a.touched.size()):
                     s = a.touched[t]
-                    f = a.full[s]
-                    if f == UNUSABLE or f < q.bar:
-                        continue
-                    cov = 0
-                    for j in range(q.n_layers):
-                        if self._holds(s, q.layers[j]):
-                            cov += q.sizes[j]
-                    self._consider(s, f, cov, q, a, o)
+                    if a.full[s] == best_f:
+                        cov = _covered(q.layers, q.sizes, q.n_layers, pl + self._off[s],
+                                       self._len[s])
+                        self._consider(s, best_f, cov, q, a, o)
         else:
             # allow_partial with no bar: every cache sharing a layer is eligible.
             for j in range(q.n_layers):
@@ -566,14 +645,10 @@ cdef class Core:
                     continue
                 f = 0
                 for i in range(q.n_img):
-                    if not q.img_ok[i]:
-                        continue
-                    ok = True
-                    for k in range(q.img_off[i], q.img_off[i + 1]):
-                        if not self._holds(s, q.img_layers[k]):
-                            ok = False
-                            break
-                    f += ok
+                    if q.img_ok[i] and _contains_all(
+                            q.img_layers + q.img_off[i], q.img_off[i + 1] - q.img_off[i],
+                            pl + self._off[s], self._len[s]):
+                        f += 1
                 self._consider(s, f, a.cov[s], q, a, o)
 
     def encode(self, _Batch batch, list images, int32_t bar, storage, arch, os):
@@ -609,6 +684,9 @@ cdef class Core:
                     batch.img_layers.push_back(lid)
             if not ok:
                 batch.img_layers.resize(run)
+            else:
+                # Sorted like the slots' rows, so that containment is one merge walk.
+                sort(batch.img_layers.begin() + run, batch.img_layers.end())
             batch.img_off.push_back(batch.img_layers.size())
             batch.img_ok.push_back(<uint8_t>ok)
         # The pod's distinct known layers, sorted; the last size of a layer wins.
@@ -698,9 +776,16 @@ cdef class Core:
         except IndexError:
             scratch = _Scratch()
         try:
-            with nogil:
-                self._rdlock()
+            if pthread_rwlock_tryrdlock(&self._lock) == 0:
+                # Uncontended: score holding the GIL.  Releasing it for a few
+                # microseconds would hand it to any thread waiting for it (a
+                # cache watcher applying upserts) and this match would then
+                # wait for that thread's next release.
                 self._score(&batch.pods[0], &scratch.acc, &out)
+            else:
+                with nogil:
+                    self._rdlock()
+                    self._score(&batch.pods[0], &scratch.acc, &out)
             try:
                 if out.best < 0:
                     return ([], 0, 0, 0, pod_bytes)
