@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 import fastmatch as fm
-from conftest import per_call
 
 import workloads
+from timing import per_call
 
 CACHES = 10_000
 BATCH = 10_000  # caches upserted, then removed, per round

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 import fastmatch as fm
-from conftest import per_call
 
 import workloads
 from alternatives import ALTERNATIVES, check_same_decisions, roaring_available
+from timing import per_call
 
 SIZES = workloads.CACHE_SIZES
 # Pods in the sample: all of them are checked against fastmatch, and the

@@ -15,6 +15,12 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock)
     int pthread_rwlock_wrlock(pthread_rwlock_t* lock)
     int pthread_rwlock_unlock(pthread_rwlock_t* lock)
+    ctypedef struct pthread_mutex_t:
+        pass
+    int pthread_mutex_init(pthread_mutex_t* mutex, const void* attr)
+    int pthread_mutex_destroy(pthread_mutex_t* mutex)
+    int pthread_mutex_lock(pthread_mutex_t* mutex)
+    int pthread_mutex_unlock(pthread_mutex_t* mutex)
 
 
 cdef struct Acc:
@@ -51,6 +57,15 @@ cdef struct Pod:
     int64_t now
 
 
+cdef struct Staged:
+    # A cache being added: what the Python half prepared for the C half.
+    vector[uint32_t] row
+    uint32_t slot
+    uint32_t n_keys
+    int32_t arch
+    int32_t os
+
+
 cdef struct Out:
     int64_t best
     int32_t full
@@ -61,6 +76,7 @@ cdef struct Out:
 @cython.final
 cdef class Core:
     cdef pthread_rwlock_t _lock
+    cdef pthread_mutex_t _writer  # serializes writers; readers never take it
     cdef dict _ids
     cdef list _keys
     cdef vector[vector[uint32_t]] _post
@@ -88,10 +104,11 @@ cdef class Core:
     cdef void _wrlock(self) noexcept nogil
     cdef void _unlock(self) noexcept nogil
     cdef int32_t _platform(self, object name, bint create)
-    cdef uint32_t _intern(self, str key)
-    cdef int64_t _add_locked(self, object obj, list keys, int64_t nbytes, int64_t created,
-                             int64_t expires, int32_t size_gib, object arch,
-                             object os) except -1
+    cdef int64_t _stage(self, object obj, object keys, object arch, object os,
+                        list new_keys, Staged* st) except -1
+    cdef void _insert_locked(self, Staged* st, int64_t nbytes, int64_t created,
+                             int64_t expires, int32_t size_gib) noexcept nogil
+    cdef void _publish(self, list new_keys)
     cdef void _remove_locked(self, uint32_t slot) noexcept nogil
     cdef void _compact_locked(self) noexcept nogil
     cdef bint _holds(self, uint32_t slot, uint32_t layer) noexcept nogil

@@ -1,4 +1,5 @@
 # What the compiled core exports (see _core.pyx); kept by hand, as pandas does.
+from collections.abc import Iterable
 from typing import Any
 
 import numpy.typing as npt
@@ -29,7 +30,7 @@ class Core:
     def add(
         self,
         obj: Any,
-        keys: list[str],
+        keys: Iterable[str],
         nbytes: int,
         created: int,
         expires: int,
@@ -41,7 +42,7 @@ class Core:
         self,
         slot: int,
         obj: Any,
-        keys: list[str],
+        keys: Iterable[str],
         nbytes: int,
         created: int,
         expires: int,
@@ -78,7 +79,7 @@ class Core:
     ) -> tuple[dict[str, npt.NDArray[Any]], list[str], list[str], list[Any]]: ...
     @staticmethod
     def from_arrays(
-        arrays: dict[str, npt.NDArray[Any]], keys: list[str], platforms: list[str], objs: list[Any]
+        arrays: dict[str, npt.NDArray[Any]], keys: Iterable[str], platforms: list[str], objs: list[Any]
     ) -> Core: ...
 
 __all__ = ["NEVER", "Core"]

@@ -196,6 +196,7 @@ cdef class Core:
 
     def __cinit__(self):
         pthread_rwlock_init(&self._lock, NULL)
+        pthread_mutex_init(&self._writer, NULL)
         self._ids = {}
         self._keys = []
         self._objs = []
@@ -208,6 +209,7 @@ cdef class Core:
 
     def __dealloc__(self):
         pthread_rwlock_destroy(&self._lock)
+        pthread_mutex_destroy(&self._writer)
 
     # -- locking --------------------------------------------------------------
 
@@ -285,31 +287,45 @@ cdef class Core:
             self._platforms[name] = code
         return code
 
-    cdef uint32_t _intern(self, str key):
-        cdef object lid = self._ids.get(key)
-        if lid is None:
-            lid = len(self._keys)
-            self._ids[key] = lid
-            self._keys.append(key)
-            self._post.push_back(vector[uint32_t]())
-        return <uint32_t>lid
-
-    cdef int64_t _add_locked(self, object obj, list keys, int64_t nbytes, int64_t created,
-                             int64_t expires, int32_t size_gib, object arch,
-                             object os) except -1:
-        cdef uint32_t slot
-        cdef int64_t off = self._pair_layer.size()
-        cdef uint32_t n = len(keys)
-        cdef uint32_t i, lid
+    cdef int64_t _stage(self, object obj, object keys, object arch, object os,
+                        list new_keys, Staged* st) except -1:
+        # The Python half of an add, done before the write lock is taken so
+        # that matches never wait on a writer that waits for the GIL: the
+        # cache's sorted layer ids (new keys get the next ids, published only
+        # once their posting lists exist), its platform codes, and its slot.
+        cdef PyObject* found
+        cdef uint32_t next_id = len(self._keys)
+        st.row.clear()
         for key in keys:
-            self._pair_layer.push_back(self._intern(key))
-        sort(self._pair_layer.begin() + off, self._pair_layer.end())
-        self._pair_pos.resize(self._pair_layer.size())
+            found = PyDict_GetItem(self._ids, key)
+            if found != NULL:
+                st.row.push_back(<uint32_t>(<object>found))
+            else:
+                st.row.push_back(next_id + len(new_keys))
+                new_keys.append(key)
+        sort(st.row.begin(), st.row.end())
+        st.arch = self._platform(arch, True)
+        st.os = self._platform(os, True)
         if self._free.size():
-            slot = self._free.back()
+            st.slot = self._free.back()
             self._free.pop_back()
+            self._objs[st.slot] = obj  # not reachable until the slot is live
         else:
-            slot = self._alive.size()
+            st.slot = self._alive.size()
+            self._objs.append(obj)
+        st.n_keys = next_id + len(new_keys)
+        return st.slot
+
+    cdef void _insert_locked(self, Staged* st, int64_t nbytes, int64_t created,
+                             int64_t expires, int32_t size_gib) noexcept nogil:
+        # The C half of an add, under the write lock, without the GIL.
+        cdef uint32_t slot = st.slot
+        cdef int64_t off = self._pair_layer.size()
+        cdef uint32_t n = st.row.size()
+        cdef uint32_t i, lid
+        if self._post.size() < st.n_keys:
+            self._post.resize(st.n_keys)
+        if slot == self._alive.size():
             self._alive.push_back(0)
             self._bytes.push_back(0)
             self._created.push_back(0)
@@ -319,24 +335,31 @@ cdef class Core:
             self._os.push_back(0)
             self._off.push_back(0)
             self._len.push_back(0)
-            self._objs.append(None)
+        self._pair_layer.insert(self._pair_layer.end(), st.row.begin(), st.row.end())
+        self._pair_pos.resize(self._pair_layer.size())
         self._off[slot] = off
         self._len[slot] = n
         for i in range(n):
             lid = self._pair_layer[off + i]
             self._pair_pos[off + i] = self._post[lid].size()
             self._post[lid].push_back(slot)
-        self._alive[slot] = 1
         self._bytes[slot] = nbytes
         self._created[slot] = created
         self._expires[slot] = expires
         self._size_gib[slot] = size_gib
-        self._arch[slot] = self._platform(arch, True)
-        self._os[slot] = self._platform(os, True)
-        self._objs[slot] = obj
+        self._arch[slot] = st.arch
+        self._os[slot] = st.os
+        self._alive[slot] = 1
         self._live += 1
         self._pairs += n
-        return slot
+
+    cdef void _publish(self, list new_keys):
+        # After the write lock: the new keys become known to pods.
+        cdef uint32_t lid = len(self._keys)
+        for key in new_keys:
+            self._ids[key] = lid
+            self._keys.append(key)
+            lid += 1
 
     cdef void _remove_locked(self, uint32_t slot) noexcept nogil:
         cdef int64_t off = self._off[slot]
@@ -382,40 +405,52 @@ cdef class Core:
         self._pair_pos.swap(pos)
         self._garbage = 0
 
-    def add(self, obj, list keys, int64_t nbytes, int64_t created, int64_t expires,
+    def add(self, obj, keys, int64_t nbytes, int64_t created, int64_t expires,
             int32_t size_gib, arch=None, os=None):
         """Add a slot holding the distinct layer ``keys``; return the slot."""
-        with nogil:
-            self._wrlock()
-        try:
-            return self._add_locked(obj, keys, nbytes, created, expires, size_gib, arch, os)
-        finally:
-            self._unlock()
+        return self.replace(-1, obj, keys, nbytes, created, expires, size_gib, arch, os)
 
-    def replace(self, int64_t slot, obj, list keys, int64_t nbytes, int64_t created,
+    def replace(self, int64_t slot, obj, keys, int64_t nbytes, int64_t created,
                 int64_t expires, int32_t size_gib, arch=None, os=None):
-        """Swap the slot ``slot`` (or nothing, when -1) for a new one, atomically."""
+        """Swap the slot ``slot`` (or nothing, when -1) for a new one, atomically.
+
+        ``keys`` is any iterable of distinct layer keys (a dict's keys will do).
+        """
+        cdef Staged st
+        cdef list new_keys = []
+        cdef uint32_t old = <uint32_t>slot
         with nogil:
-            self._wrlock()
+            pthread_mutex_lock(&self._writer)
         try:
             if slot >= 0:
                 self._check_slot(slot)
-                self._objs[slot] = None
-                self._remove_locked(<uint32_t>slot)
-            return self._add_locked(obj, keys, nbytes, created, expires, size_gib, arch, os)
+            self._stage(obj, keys, arch, os, new_keys, &st)
+            with nogil:
+                self._wrlock()
+                if slot >= 0:
+                    self._remove_locked(old)
+                self._insert_locked(&st, nbytes, created, expires, size_gib)
+                self._unlock()
+            self._publish(new_keys)
+            if slot >= 0:
+                self._objs[slot] = None  # unreachable since the write
+            return st.slot
         finally:
-            self._unlock()
+            pthread_mutex_unlock(&self._writer)
 
     def remove(self, int64_t slot):
         """Free ``slot``."""
         with nogil:
-            self._wrlock()
+            pthread_mutex_lock(&self._writer)
         try:
             self._check_slot(slot)
+            with nogil:
+                self._wrlock()
+                self._remove_locked(<uint32_t>slot)
+                self._unlock()
             self._objs[slot] = None
-            self._remove_locked(<uint32_t>slot)
         finally:
-            self._unlock()
+            pthread_mutex_unlock(&self._writer)
 
     def _check_slot(self, int64_t slot):
         if slot < 0 or <size_t>slot >= self._alive.size() or not self._alive[slot]:
@@ -836,9 +871,10 @@ cdef class Core:
         """The live state as NumPy arrays and a key list, slots renumbered densely.
 
         Only keys some live slot holds are kept.  The objects come back in
-        the order of the rows.
+        the order of the rows.  Writers are held off: no key is half-published.
         """
         with nogil:
+            pthread_mutex_lock(&self._writer)
             self._rdlock()
         try:
             rows = [s for s in range(self._alive.size()) if self._alive[s]]
@@ -873,6 +909,7 @@ cdef class Core:
             return arrays, keys, platforms, [self._objs[s] for s in rows]
         finally:
             self._unlock()
+            pthread_mutex_unlock(&self._writer)
 
     @staticmethod
     def from_arrays(dict arrays, list keys, list platforms, list objs):

@@ -195,7 +195,7 @@ class CacheIndex:
         if not isinstance(cache, ImageCache):
             raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
         # Everything that can fail is computed before anything changes.
-        keys = list(cache._sizes)
+        keys = cache._sizes  # read-only: the core iterates its keys
         nbytes = cache.bytes
         expires_at = cache.expires_at
         expires = _core.NEVER if expires_at is None else to_micros(expires_at)
