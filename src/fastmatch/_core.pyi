@@ -79,7 +79,10 @@ class Core:
     ) -> tuple[dict[str, npt.NDArray[Any]], list[str], list[str], list[Any]]: ...
     @staticmethod
     def from_arrays(
-        arrays: dict[str, npt.NDArray[Any]], keys: Iterable[str], platforms: list[str], objs: list[Any]
+        arrays: dict[str, npt.NDArray[Any]],
+        keys: list[str],
+        platforms: list[str],
+        objs: list[Any],
     ) -> Core: ...
 
 __all__ = ["NEVER", "Core"]
