@@ -199,3 +199,24 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         fm.CacheIndex([fm.ImageCache("imc-2", [BUSYBOX])]).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["index.npz"]
+
+
+def test_match_many_over_many_chunks_agrees_with_one_pod_at_a_time():
+    """Thousands of pods, replicas among them: pipelined, deduplicated, still pod by pod."""
+    from fastmatch.synthetic import synthetic_cluster
+
+    cluster = synthetic_cluster(300, 9000, seed=3)
+    index = fm.CacheIndex(cluster.caches)
+    pods_ = cluster.pods
+    names = cluster.pod_names
+    two = index.match_many(pods_, cluster.policies, now=cluster.now, threads=2, pod_names=names)
+    one = index.match_many(pods_, cluster.policies, now=cluster.now, threads=1, pod_names=names)
+    assert two == one
+    for i in range(0, len(pods_), 97):
+        assert two[i] == index.match(pods_[i], cluster.policies[i], pod_name=names[i],
+                                     now=cluster.now)
+    reference = ReferenceIndex(cluster.caches)
+    for i in range(0, len(pods_), 613):
+        assert two[i] == reference.match(pods_[i], cluster.policies[i], pod_name=names[i],
+                                         now=cluster.now)
+    assert len({r.outcome for r in two}) == 3  # uses, misses and rejections all occur

@@ -6,10 +6,12 @@ and the decision of SPEC §3 is assembled here from what the core scored.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +38,7 @@ from fastmatch.snapshot import Snapshot
 __all__ = ["CacheIndex", "UnknownCacheError"]
 
 _BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
+_CHUNK = 4096  # pods encoded, scored and decided together by match_many
 _Scored = tuple[list[Any], int, int, int]
 
 
@@ -341,31 +344,71 @@ class CacheIndex:
             raise ValidationError(
                 f"match_many: threads must be a positive integer, got {threads!r}"
             )
-        when = _when(now)
+        when = to_micros(_when(now))
         results: list[MatchResult | None] = [None] * n
-        batch = self._core.new_batch()
-        queued: list[tuple[int, _Pod, MatchPolicy]] = []
         default = MatchPolicy()
-        for i, (images, pol, name) in enumerate(zip(pod_list, policy_list, names)):
-            policy = pol if pol is not None else default
-            pod = _Pod(images, f"pod {name or i}")
-            direct = self._direct(pod, policy)
-            if direct is not None:
-                results[i] = direct
-                continue
-            pod.bytes = self._core.encode(
-                batch,
-                pod.sizes,
-                policy.min_full(len(pod.images)),
-                policy.storage_gib,
-                policy.arch,
-                policy.os,
-            )
-            queued.append((i, pod, policy))
-        if queued:
-            scored = self._core.score_batch(batch, to_micros(when), threads)
-            for (i, pod, policy), one in zip(queued, scored):
-                results[i] = self._decide(pod, policy, names[i], one)
+        # Identical pods (replicas: the same image objects under the same
+        # policy) are scored once; each still gets a decision of its own.
+        seen: dict[tuple[Any, ...], int] = {}
+        unique: list[tuple[_Pod, MatchPolicy]] = []
+        scores: list[_Scored] = []  # by unique pod, filled chunk by chunk
+        waiting: list[list[int]] = []  # by chunk: pods whose unique pod it scores
+        chunk_of: list[int] = []  # by unique pod
+
+        def collect(job: Future[list[_Scored]] | list[_Scored], chunk: int) -> None:
+            scores.extend(job if isinstance(job, list) else job.result())
+            for i in waiting[chunk]:
+                pod, policy = unique[owner[i]]
+                results[i] = self._decide(pod, policy, names[i], scores[owner[i]])
+
+        owner = [0] * n
+        # With more than one thread, the next chunk is encoded (and the last
+        # one decided) here while the core scores this one without the GIL.
+        pipelined = threads > 1 and n > _CHUNK
+        with ThreadPoolExecutor(1) if pipelined else contextlib.nullcontext() as pool:
+            job: Future[list[_Scored]] | list[_Scored] | None = None
+            for chunk, start in enumerate(range(0, n, _CHUNK)):
+                batch = self._core.new_batch()
+                waiting.append([])
+                for i in range(start, min(n, start + _CHUNK)):
+                    images, pol = pod_list[i], policy_list[i]
+                    policy = pol if pol is not None else default
+                    key = (policy, *map(id, images))
+                    u = seen.get(key)
+                    if u is None:
+                        pod = _Pod(images, f"pod {names[i] or i}")
+                        direct = self._direct(pod, policy)
+                        if direct is not None:
+                            results[i] = direct
+                            continue
+                        u = seen[key] = len(unique)
+                        unique.append((pod, policy))
+                        chunk_of.append(chunk)
+                        pod.bytes = self._core.encode(
+                            batch,
+                            pod.sizes,
+                            policy.min_full(len(pod.images)),
+                            policy.storage_gib,
+                            policy.arch,
+                            policy.os,
+                        )
+                    owner[i] = u
+                    if u < len(scores):
+                        pod, policy = unique[u]
+                        results[i] = self._decide(pod, policy, names[i], scores[u])
+                    else:
+                        waiting[chunk_of[u]].append(i)
+                # Queue this chunk before deciding the last one, so that the
+                # core is never idle while Python works.
+                previous = job
+                if pool is not None:
+                    job = pool.submit(self._core.score_batch, batch, when, threads)
+                else:
+                    job = self._core.score_batch(batch, when, threads)
+                if previous is not None:
+                    collect(previous, chunk - 1)
+            if job is not None:
+                collect(job, len(waiting) - 1)
         return [r for r in results if r is not None]
 
     def _direct(self, pod: _Pod, policy: MatchPolicy) -> MatchResult | None:
