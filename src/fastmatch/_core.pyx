@@ -452,6 +452,22 @@ cdef class Core:
         finally:
             pthread_mutex_unlock(&self._writer)
 
+    def compact(self):
+        """Give back spare capacity: after a bulk build, or a wave of removes."""
+        cdef size_t layer
+        with nogil:
+            pthread_mutex_lock(&self._writer)
+            self._wrlock()
+            if self._garbage:
+                self._compact_locked()
+            self._pair_layer.shrink_to_fit()
+            self._pair_pos.shrink_to_fit()
+            for layer in range(self._post.size()):
+                self._post[layer].shrink_to_fit()
+            self._post.shrink_to_fit()
+            self._unlock()
+            pthread_mutex_unlock(&self._writer)
+
     def _check_slot(self, int64_t slot):
         if slot < 0 or <size_t>slot >= self._alive.size() or not self._alive[slot]:
             raise KeyError(f"slot {slot} is not live")

@@ -101,8 +101,21 @@ class CacheIndex:
         self._write = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._built: dict[int, ImageCache] = {}
+        built = 0
         for cache in caches:
             self.upsert(cache)
+            built += 1
+        if built:
+            self._core.compact()
+
+    def compact(self) -> None:
+        """Give back the spare capacity of the index's arrays.
+
+        Growing arrays keep room to grow; after a bulk load or many removes,
+        this brings memory down to what the caches need.  Matches may run
+        meanwhile.
+        """
+        self._core.compact()
 
     def _resolve(self, value: ImageCache | int) -> ImageCache:
         """The cache for a value of ``_caches`` or an object of the core."""
