@@ -368,11 +368,24 @@ class CacheIndex:
         waiting: list[list[int]] = []  # by chunk: pods whose unique pod it scores
         chunk_of: list[int] = []  # by unique pod
 
+        # A decision names the pod only in its proposal: without one, every
+        # replica shares the first replica's result object.
+        shared: dict[int, MatchResult] = {}
+
+        def decide(i: int) -> None:
+            u = owner[i]
+            result = shared.get(u)
+            if result is None:
+                pod, policy = unique[u]
+                result = self._decide(pod, policy, names[i], scores[u])
+                if result.create is None:
+                    shared[u] = result
+            results[i] = result
+
         def collect(job: Future[list[_Scored]] | list[_Scored], chunk: int) -> None:
             scores.extend(job if isinstance(job, list) else job.result())
             for i in waiting[chunk]:
-                pod, policy = unique[owner[i]]
-                results[i] = self._decide(pod, policy, names[i], scores[owner[i]])
+                decide(i)
 
         owner = [0] * n
         # With more than one thread, the next chunk is encoded (and the last
@@ -407,8 +420,7 @@ class CacheIndex:
                         )
                     owner[i] = u
                     if u < len(scores):
-                        pod, policy = unique[u]
-                        results[i] = self._decide(pod, policy, names[i], scores[u])
+                        decide(i)
                     else:
                         waiting[chunk_of[u]].append(i)
                 # Queue this chunk before deciding the last one, so that the
