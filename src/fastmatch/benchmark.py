@@ -338,6 +338,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="the longer run: 100k caches too, more pods and rounds (several minutes)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the table")
+    parser.set_defaults(func=run_bench)
     return parser
 
 
