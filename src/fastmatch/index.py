@@ -361,7 +361,8 @@ class CacheIndex:
         results: list[MatchResult | None] = [None] * n
         default = MatchPolicy()
         # Identical pods (replicas: the same image objects under the same
-        # policy) are scored once; each still gets a decision of its own.
+        # policy object) are scored once; each still gets a decision of its own.
+        # The objects stay alive in pod_list and policy_list, so ids are unique.
         seen: dict[tuple[Any, ...], int] = {}
         unique: list[tuple[_Pod, MatchPolicy]] = []
         scores: list[_Scored] = []  # by unique pod, filled chunk by chunk
@@ -399,7 +400,9 @@ class CacheIndex:
                 for i in range(start, min(n, start + _CHUNK)):
                     images, pol = pod_list[i], policy_list[i]
                     policy = pol if pol is not None else default
-                    key = (policy, *map(id, images))
+                    # Identity, not equality: hashing a policy's fields costs more
+                    # than the lookup saves, and callers share policy objects.
+                    key = (id(policy), *map(id, images))
                     u = seen.get(key)
                     if u is None:
                         pod = _Pod(images, f"pod {names[i] or i}")

@@ -398,6 +398,8 @@ def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Im
     """
     if isinstance(images, (str, Image)):
         images = [images]
+    if type(images) is list and len(images) == 1 and type(images[0]) is Image:
+        return (images[0],)  # the common pod: one container, its image resolved
     seen: dict[str, Image] = {}
     for i, value in enumerate(images):
         image = _to_image(value, f"{where} image {i}")
