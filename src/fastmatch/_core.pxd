@@ -111,7 +111,6 @@ cdef class Core:
     cdef void _publish(self, list new_keys)
     cdef void _remove_locked(self, uint32_t slot) noexcept nogil
     cdef void _compact_locked(self) noexcept nogil
-    cdef bint _holds(self, uint32_t slot, uint32_t layer) noexcept nogil
     cdef bint _usable(self, uint32_t slot, const Pod* q) noexcept nogil
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil
     cdef void _consider(self, uint32_t s, int32_t f, int64_t cov, const Pod* q, Acc* a,

@@ -39,9 +39,9 @@ __all__ = ["Core", "NEVER"]
 NEVER = INT64_MAX
 
 
-cdef inline bint _bsearch(const uint32_t* seg, uint32_t n, uint32_t x) noexcept nogil:
-    cdef uint32_t lo = 0
-    cdef uint32_t hi = n
+cdef inline uint32_t _lower_bound(const uint32_t* seg, uint32_t lo, uint32_t hi,
+                                  uint32_t x) noexcept nogil:
+    # The first index in [lo, hi) whose id is >= x (hi if none): binary search.
     cdef uint32_t mid
     while lo < hi:
         mid = (lo + hi) >> 1
@@ -49,13 +49,13 @@ cdef inline bint _bsearch(const uint32_t* seg, uint32_t n, uint32_t x) noexcept 
             lo = mid + 1
         else:
             hi = mid
-    return lo < n and seg[lo] == x
+    return lo
 
 
 cdef inline uint32_t _gallop(const uint32_t* seg, uint32_t j, uint32_t n,
                              uint32_t x) noexcept nogil:
     # The first index >= j whose id is >= x (n if none): exponential, then binary search.
-    cdef uint32_t step = 1, lo, hi, mid
+    cdef uint32_t step = 1, lo, hi
     if j >= n or seg[j] >= x:
         return j
     lo = j
@@ -63,14 +63,7 @@ cdef inline uint32_t _gallop(const uint32_t* seg, uint32_t j, uint32_t n,
         lo = j + step
         step <<= 1
     hi = j + step if j + step < n else n
-    lo += 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if seg[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    return _lower_bound(seg, lo + 1, hi, x)
 
 
 cdef inline bint _contains_all(const uint32_t* want, int64_t k, const uint32_t* seg,
@@ -102,19 +95,6 @@ cdef inline int64_t _covered(const uint32_t* layers, const int64_t* sizes, int32
             total += sizes[i]
             j += 1
     return total
-
-
-cdef inline uint32_t _find(const uint32_t* seg, uint32_t n, uint32_t x) noexcept nogil:
-    cdef uint32_t lo = 0
-    cdef uint32_t hi = n
-    cdef uint32_t mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if seg[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 cdef inline void _prepare(Acc* a, size_t capacity) noexcept nogil:
@@ -373,7 +353,8 @@ cdef class Core:
             if pos < self._post[lid].size():
                 # Swap-remove: the slot that was last now sits where ours was.
                 self._post[lid][pos] = moved
-                where = _find(self._pair_layer.data() + self._off[moved], self._len[moved], lid)
+                where = _lower_bound(self._pair_layer.data() + self._off[moved], 0,
+                                     self._len[moved], lid)
                 self._pair_pos[self._off[moved] + where] = pos
         self._alive[slot] = 0
         self._len[slot] = 0
@@ -473,9 +454,6 @@ cdef class Core:
             raise KeyError(f"slot {slot} is not live")
 
     # -- scoring --------------------------------------------------------------
-
-    cdef bint _holds(self, uint32_t slot, uint32_t layer) noexcept nogil:
-        return _bsearch(self._pair_layer.data() + self._off[slot], self._len[slot], layer)
 
     cdef bint _usable(self, uint32_t s, const Pod* q) noexcept nogil:
         if not self._alive[s] or self._expires[s] <= q.now:
@@ -854,9 +832,9 @@ cdef class Core:
         """
         cdef _Batch batch = _Batch()
         cdef const Pod* q
-        cdef int32_t i, j, f = 0
-        cdef int64_t k, cov = 0, dist
-        cdef bint ok
+        cdef const uint32_t* row
+        cdef int32_t i, f = 0
+        cdef int64_t cov, dist
         cdef int64_t pod_bytes = self.encode(batch, images, 0, None, None, None)
         batch._seal(0)
         q = &batch.pods[0]
@@ -866,16 +844,13 @@ cdef class Core:
             if (slot < 0 or <size_t>slot >= self._alive.size() or not self._alive[slot]
                     or not (self._objs[slot] is obj or self._objs[slot] == obj)):
                 return None
+            row = self._pair_layer.data() + self._off[slot]
             for i in range(q.n_img):
-                ok = q.img_ok[i]
-                for k in range(q.img_off[i], q.img_off[i + 1]):
-                    if not self._holds(slot, q.img_layers[k]):
-                        ok = False
-                        break
-                f += ok
-            for j in range(q.n_layers):
-                if self._holds(slot, q.layers[j]):
-                    cov += q.sizes[j]
+                if q.img_ok[i] and _contains_all(q.img_layers + q.img_off[i],
+                                                 q.img_off[i + 1] - q.img_off[i], row,
+                                                 self._len[slot]):
+                    f += 1
+            cov = _covered(q.layers, q.sizes, q.n_layers, row, self._len[slot])
             dist = self._bytes[slot] - q.pod_bytes
             return (f, cov, dist if dist >= 0 else -dist, pod_bytes)
         finally:
