@@ -73,49 +73,74 @@ class ChurnMachine(RuleBasedStateMachine):
 TestChurn = ChurnMachine.TestCase
 
 
+class Churn:
+    """An index of 20 caches over 30 images that another thread keeps rewriting.
+
+    ``held`` keeps every version of every cache the index ever held, so a
+    result can be checked against the version it names: it must be one of
+    them, and its scores must be that version's.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        layers = [fm.Layer(f"sha256:{i:064x}", 1000 + i) for i in range(40)]
+        self.images = [fm.Image(f"app/svc{i}:1", self.rng.sample(layers, 4)) for i in range(30)]
+        initial = [self.cache(i) for i in range(20)]
+        self.index = fm.CacheIndex(initial)
+        self.held = {id(c): c for c in initial}
+        self.now = T0 + timedelta(days=1)
+        self.checked = 0
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._churn)
+
+    def cache(self, i: int) -> fm.ImageCache:
+        return fm.ImageCache(f"imc-{i:02d}", self.rng.sample(self.images, self.rng.randint(1, 4)),
+                             created=T0 + timedelta(seconds=self.rng.randrange(100)))
+
+    def _churn(self) -> None:
+        while not self._stop.is_set():
+            i = self.rng.randrange(20)
+            if self.rng.random() < 0.2:
+                self.index.discard(f"imc-{i:02d}")
+            else:
+                new = self.cache(i)
+                self.held[id(new)] = new
+                self.index.upsert(new)
+
+    def __enter__(self) -> Churn:
+        self._writer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._writer.join()
+
+    def check(self, pod: list[fm.Image], result: fm.MatchResult) -> None:
+        if result.outcome != "use":
+            return
+        seen = result.cache
+        assert seen is not None and self.held.get(id(seen)) is seen
+        want = ReferenceIndex([seen]).match(pod, now=self.now)
+        assert (want.full, want.covered, want.distance) == (
+            result.full, result.covered, result.distance)
+        self.checked += 1
+
+
+def test_single_matches_while_another_thread_upserts_and_removes():
+    """One-pod matches (the webhook's path) against a churning index are never torn."""
+    with Churn(seed=11) as churn:
+        for n in range(3000):
+            pod = [churn.images[n % len(churn.images)]]
+            churn.check(pod, churn.index.match(pod, now=churn.now))
+    assert churn.checked > 100
+
+
 def test_match_many_while_another_thread_upserts_and_removes():
     """Every result agrees with some state the index passed through, never a torn one."""
-    rng = random.Random(7)
-    layers = [fm.Layer(f"sha256:{i:064x}", 1000 + i) for i in range(40)]
-    images = [fm.Image(f"app/svc{i}:1", rng.sample(layers, 4)) for i in range(30)]
-    now = T0 + timedelta(days=1)
-
-    def cache(i: int) -> fm.ImageCache:
-        return fm.ImageCache(f"imc-{i:02d}", rng.sample(images, rng.randint(1, 4)),
-                             created=T0 + timedelta(seconds=rng.randrange(100)))
-
-    initial = [cache(i) for i in range(20)]
-    index = fm.CacheIndex(initial)
-    upserted = {id(c): c for c in initial}  # every version the index ever held
-    pods_ = [[img] for img in images]
-    stop = threading.Event()
-
-    def churn() -> None:
-        while not stop.is_set():
-            i = rng.randrange(20)
-            if rng.random() < 0.2:
-                index.discard(f"imc-{i:02d}")
-            else:
-                new = cache(i)
-                upserted[id(new)] = new
-                index.upsert(new)
-
-    writer = threading.Thread(target=churn)
-    writer.start()
-    checked = 0
-    try:
+    with Churn(seed=7) as churn:
+        pods_ = [[image] for image in churn.images]
         for _ in range(40):
-            results = index.match_many(pods_, now=now, threads=2)
+            results = churn.index.match_many(pods_, now=churn.now, threads=2)
             for pod, result in zip(pods_, results):
-                if result.outcome != "use":
-                    continue
-                seen = result.cache
-                assert seen is not None and upserted.get(id(seen)) is seen
-                want = ReferenceIndex([seen]).match(pod, now=now)
-                assert (want.full, want.covered, want.distance) == (
-                    result.full, result.covered, result.distance)
-                checked += 1
-    finally:
-        stop.set()
-        writer.join()
-    assert checked > 100
+                churn.check(pod, result)
+    assert churn.checked > 100
