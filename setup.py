@@ -2,7 +2,8 @@
 
 Compiler directives are set once here for the whole build.  Set
 ``FASTMATCH_DEBUG=1`` in the environment to turn bounds, wraparound and
-None checks back on (and build without optimisation) when chasing a bug.
+initialization checks back on, with libstdc++'s checked vector indexing, and
+build without optimisation, when chasing a bug.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ directives = {
     "boundscheck": DEBUG,
     "wraparound": DEBUG,
     "initializedcheck": DEBUG,
-    "nonecheck": DEBUG,
+    # nonecheck stays off: the kernels are nogil methods of Core, whose self is never None.
+    "nonecheck": False,
     "cdivision": True,
     "embedsignature": True,
 }
 
-compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+# In debug builds libstdc++ checks every std::vector index too.
+compile_args = ["-O0", "-g", "-D_GLIBCXX_ASSERTIONS"] if DEBUG else ["-O3"]
 
 extensions = [
     Extension(
