@@ -102,7 +102,7 @@ class _Caches:
         self.expires = [
             _NEVER if (at := c.expires_at) is None else to_micros(at) for c in self.caches
         ]
-        self.bytes = [sum(c.layer_sizes().values()) for c in self.caches]
+        self.bytes = [c.bytes for c in self.caches]
         self.size_gib = [c.size_gib for c in self.caches]
         self.arch = [c.arch for c in self.caches]
         self.os = [c.os for c in self.caches]
@@ -116,6 +116,12 @@ class _Caches:
         if policy.arch and self.arch[r] and policy.arch != self.arch[r]:
             return False
         return not (policy.os and self.os[r] and policy.os != self.os[r])
+
+    def direct(self, policy: MatchPolicy, pod: _Pod) -> Decision | None:
+        """SPEC §3.1-3.2, which need no scan: a named cache, or matching off."""
+        if policy.cache_id is not None:
+            return self.named(policy, pod)
+        return None if policy.auto else _NONE
 
     def named(self, policy: MatchPolicy, pod: _Pod) -> Decision:
         """SPEC §3.1: the named cache, scored, or a rejection."""
@@ -178,10 +184,8 @@ class SetScan(_Alternative):
     ) -> Decision:
         policy = policy or _DEFAULT
         pod = _Pod(images)
-        if policy.cache_id is not None:
-            return self._c.named(policy, pod)
-        if not policy.auto:
-            return _NONE
+        if (direct := self._c.direct(policy, pod)) is not None:
+            return direct
         c, held_of, keysets, items = self._c, self._held, pod.keysets, pod.items
         when = to_micros(now)
         bar = policy.min_full(len(pod.images))
@@ -293,10 +297,8 @@ class NumpyCSR(_Alternative):
     ) -> Decision:
         policy = policy or _DEFAULT
         pod = _Pod(images)
-        if policy.cache_id is not None:
-            return self._c.named(policy, pod)
-        if not policy.auto:
-            return _NONE
+        if (direct := self._c.direct(policy, pod)) is not None:
+            return direct
         bar = policy.min_full(len(pod.images))
         known = [(self._ids[k], s) for k, s in pod.items if k in self._ids]
         if not known:
@@ -393,10 +395,8 @@ class RoaringIndex(_Alternative):
         policy = policy or _DEFAULT
         pod = _Pod(images)
         c = self._c
-        if policy.cache_id is not None:
-            return c.named(policy, pod)
-        if not policy.auto:
-            return _NONE
+        if (direct := c.direct(policy, pod)) is not None:
+            return direct
         when = to_micros(now)
         bar = policy.min_full(len(pod.images))
         held = [self._holders(keys) for keys in pod.keysets]

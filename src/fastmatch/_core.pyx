@@ -217,11 +217,6 @@ cdef class Core:
         """How many (cache, layer) pairs the index holds."""
         return self._pairs
 
-    @property
-    def capacity(self):
-        """How many slots exist, live or free."""
-        return self._alive.size()
-
     def nbytes(self):
         """Bytes of the index's arrays (pairs, postings, slot fields)."""
         cdef size_t total = 0
@@ -233,17 +228,6 @@ cdef class Core:
         for layer in range(self._post.size()):
             total += self._post[layer].capacity() * 4
         return total
-
-    def posting_length(self, str key):
-        """How many live slots hold ``key`` (0 for an unknown key)."""
-        cdef object lid = self._ids.get(key)
-        if lid is None:
-            return 0
-        return self._post[<uint32_t>lid].size()
-
-    def objects(self):
-        """The live slots' objects, in slot order."""
-        return [o for o in self._objs if o is not None]
 
     @property
     def strategy(self):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["EPOCH", "TimeLike", "to_datetime", "to_epoch", "to_micros", "utcnow"]
+from fastmatch.errors import ValidationError
+
+__all__ = ["EPOCH", "TimeLike", "to_datetime", "to_micros", "utcnow"]
 
 TimeLike = datetime | int | float | str
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -18,15 +20,19 @@ def utcnow() -> datetime:
 def to_datetime(value: TimeLike, where: str = "time") -> datetime:
     """Read a datetime, epoch seconds or an ISO-8601 / RFC 3339 string as UTC.
 
-    A naive datetime is taken to be UTC.  Raises ``ValueError`` naming
-    ``where`` on anything else; callers wrap it in their own error type.
+    A naive datetime is taken to be UTC.  Anything else raises
+    :class:`~fastmatch.errors.ValidationError` naming ``where``.
     """
     if isinstance(value, datetime):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
     if isinstance(value, bool):
-        raise ValueError(f"{where}: expected a time, got {value!r}")
+        raise ValidationError(f"{where}: expected a time, got {value!r}")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
+        try:
+            return datetime.fromtimestamp(value, timezone.utc)
+        except (ValueError, OverflowError, OSError) as exc:
+            # Epoch seconds out of range, or NaN, fail inside datetime without ``where``.
+            raise ValidationError(f"{where}: {value!r} is not a valid time ({exc})") from None
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -34,14 +40,9 @@ def to_datetime(value: TimeLike, where: str = "time") -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{where}: {value!r} is not an ISO-8601 time") from None
+            raise ValidationError(f"{where}: {value!r} is not an ISO-8601 time") from None
         return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
-    raise ValueError(f"{where}: expected a time, got {type(value).__name__}")
-
-
-def to_epoch(value: datetime) -> float:
-    """Seconds since the epoch of an aware datetime."""
-    return value.timestamp()
+    raise ValidationError(f"{where}: expected a time, got {type(value).__name__}")
 
 
 _MICROSECOND = timedelta(microseconds=1)

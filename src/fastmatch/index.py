@@ -57,12 +57,7 @@ def _default_threads() -> int:
 
 
 def _when(now: TimeLike | None) -> datetime:
-    if now is None:
-        return utcnow()
-    try:
-        return to_datetime(now, "now")
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
+    return utcnow() if now is None else to_datetime(now, "now")
 
 
 class _Pod:

@@ -32,21 +32,13 @@ __all__ = [
 ]
 
 
-def _when(now: TimeLike, where: str) -> datetime:
-    """Read ``now`` as an aware UTC datetime, or raise ``ValidationError`` naming ``where``."""
-    try:
-        return to_datetime(now, where)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-
-
 def expired(caches: Iterable[ImageCache], now: TimeLike) -> list[ImageCache]:
     """The caches that have expired at ``now``, in the order given.
 
     A cache has expired once its :attr:`~fastmatch.model.ImageCache.expires_at`
     is at or before ``now``; a cache that never expires is never listed.
     """
-    at = _when(now, "expired: now")
+    at = to_datetime(now, "expired: now")
     return [cache for cache in caches if cache.expired(at)]
 
 
@@ -82,7 +74,7 @@ def expires_in(cache: ImageCache, now: TimeLike) -> timedelta | None:
     at = cache.expires_at
     if at is None:
         return None
-    return at - _when(now, f"image cache {cache.id}: now")
+    return at - to_datetime(now, f"image cache {cache.id}: now")
 
 
 def eviction_order(caches: Iterable[ImageCache], now: TimeLike) -> list[ImageCache]:
@@ -92,7 +84,7 @@ def eviction_order(caches: Iterable[ImageCache], now: TimeLike) -> list[ImageCac
     matched counts from its creation); ties are broken by id so that the
     order never depends on the order of the input.
     """
-    at = _when(now, "eviction_order: now")
+    at = to_datetime(now, "eviction_order: now")
     auto = [cache for cache in caches if cache.auto_created]
     return sorted(auto, key=lambda c: (not c.expired(at), last_activity(c), c.id))
 
@@ -123,7 +115,7 @@ def record_match(cache: ImageCache, now: TimeLike) -> ImageCache:
     order, earlier than the one already known, does not move ``last_matched``
     back.  The cache passed in is not changed (model objects are immutable).
     """
-    at = _when(now, f"image cache {cache.id}: now")
+    at = to_datetime(now, f"image cache {cache.id}: now")
     if cache.last_matched is not None and cache.last_matched >= at:
         return cache
     return cache.replace(last_matched=at)

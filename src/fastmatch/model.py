@@ -209,16 +209,7 @@ def _to_image(value: ImageLike, where: str) -> Image:
 
 
 def _optional_time(value: TimeLike | None, where: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return to_datetime(value, where)
-    except (ValueError, OverflowError, OSError) as exc:
-        # Epoch seconds out of range or NaN fail inside datetime, without ``where``.
-        message = str(exc)
-        if not message.startswith(where):
-            message = f"{where}: {value!r} is not a valid time ({message})"
-        raise ValidationError(message) from None
+    return None if value is None else to_datetime(value, where)
 
 
 def _optional_platform(value: object, where: str) -> str | None:

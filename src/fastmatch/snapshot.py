@@ -19,7 +19,7 @@ import io
 import os
 import zipfile
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -204,9 +204,9 @@ class Snapshot:
             "name": self.names[row],
             "size_gib": int(self.size_gib[row]),
             "phase": _PHASES[int(self.phase[row])],
-            "created": _time(int(self.created[row])) or EPOCH,
-            "expires": _time(int(self.expires[row])),
-            "last_matched": _time(int(self.last_matched[row])),
+            "created": _from_micros(int(self.created[row])) or EPOCH,
+            "expires": _from_micros(int(self.expires[row])),
+            "last_matched": _from_micros(int(self.last_matched[row])),
             "auto_created": bool(self.auto_created[row]),
             "arch": self.arch[row] or None,
             "os": self.os[row] or None,
@@ -317,9 +317,5 @@ class Snapshot:
         return Snapshot(arrays, where)
 
 
-def _time(micros: int) -> datetime | None:
-    if micros == _NONE:
-        return None
-    from datetime import timedelta
-
-    return EPOCH + timedelta(microseconds=micros)
+def _from_micros(micros: int) -> datetime | None:
+    return None if micros == _NONE else EPOCH + timedelta(microseconds=micros)
