@@ -63,6 +63,22 @@ class ChurnMachine(RuleBasedStateMachine):
         got = self.index.match(pod, policy, pod_name="p", now=self.now)
         assert got == self.reference.match(pod, policy, pod_name="p", now=self.now)
 
+    @rule(data=st.data(), extra=pods)
+    def match_cached_images(self, data, extra):
+        # Pods that run the images caches list: the core answers these from
+        # its held images, whose holder lists every write must keep exact.
+        held = [image for cache in self.reference.caches().values() for image in cache.images]
+        if held:
+            pod = data.draw(st.lists(st.sampled_from(held), min_size=1, max_size=3))
+            pod += extra[: data.draw(st.integers(0, 1))]
+            policy = data.draw(policies())
+            got = self.index.match(pod, policy, pod_name="p", now=self.now)
+            assert got == self.reference.match(pod, policy, pod_name="p", now=self.now)
+
+    @invariant()
+    def held_images_are_exact(self):
+        self.index._core.check()
+
     @invariant()
     def same_caches(self):
         assert len(self.index) == len(self.reference)

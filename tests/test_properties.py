@@ -26,6 +26,22 @@ def test_match_agrees_with_reference(caches, pod, policy, now, name, strategy):
         assert got.cache is index.get(got.cache_id)
 
 
+@given(cache_sets(), st.data(), policies(), times)
+def test_pods_of_cached_images_agree_with_reference(caches, data, policy, now):
+    # Pods running images that caches list, as most pods do: the core finds
+    # their holders ready (and intersects them when a pod has several).
+    listed = [image for cache in caches for image in cache.images]
+    if not listed:
+        return
+    pod = data.draw(st.lists(st.sampled_from(listed), min_size=1, max_size=4))
+    pod += data.draw(st.lists(pods, max_size=1).map(lambda p: p[0][:1] if p else []))
+    index = fm.CacheIndex(caches)
+    index._core.check()
+    want = ReferenceIndex(caches).match(pod, policy, pod_name="web-0", now=now)
+    assert index.match(pod, policy, pod_name="web-0", now=now) == want
+    assert index.match_many([pod], policy, now=now, pod_names=["web-0"]) == [want]
+
+
 @given(cache_sets(), st.lists(st.tuples(pods, policies()), min_size=1, max_size=12), times,
        st.integers(1, 3))
 def test_match_many_agrees_with_reference(caches, batch, now, threads):

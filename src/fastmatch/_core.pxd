@@ -2,7 +2,8 @@
 # another Cython module can ``cimport fastmatch._core`` without reading it.
 
 cimport cython
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
 
@@ -36,6 +37,9 @@ cdef struct Acc:
     vector[uint32_t] istamp
     vector[uint16_t] icount
     uint32_t iepoch
+    # Per pod image: the listed image with its layers (or NOWHERE), a cursor.
+    vector[uint32_t] held
+    vector[uint32_t] cursor
 
 
 cdef struct Pod:
@@ -48,6 +52,7 @@ cdef struct Pod:
     const uint32_t* img_layers
     const int64_t* img_off
     const uint8_t* img_ok
+    const uint64_t* img_hash
     int32_t n_img
     int64_t pod_bytes
     int32_t bar
@@ -58,12 +63,27 @@ cdef struct Pod:
 
 
 cdef struct Staged:
-    # A cache being added: what the Python half prepared for the C half.
+    # A cache being added: what the Python half prepared for the C half: its
+    # distinct layer ids (sorted), and the images it lists as sorted runs.
     vector[uint32_t] row
+    vector[uint32_t] img_layers
+    vector[uint32_t] img_off
+    vector[uint64_t] img_hash
     uint32_t slot
     uint32_t n_keys
     int32_t arch
     int32_t os
+
+
+cdef struct Held:
+    # An image some cache lists: its sorted layer ids, and every live slot
+    # that holds all of them (sorted), kept exact through every write.
+    vector[uint32_t] run
+    vector[uint32_t] holders
+    uint64_t hash
+    uint32_t listed  # how many slots list it; it is dropped at zero
+    uint32_t anchor  # a layer of the run: a slot holds it only if it holds that layer
+    uint32_t next  # the next image anchored at the same layer, or NOWHERE
 
 
 cdef struct Out:
@@ -94,6 +114,13 @@ cdef class Core:
     cdef vector[int32_t] _arch
     cdef vector[int32_t] _os
     cdef vector[uint32_t] _free
+    cdef vector[Held] _held
+    cdef vector[uint32_t] _held_free
+    cdef unordered_map[uint64_t, uint32_t] _held_by_hash
+    cdef vector[uint32_t] _anchored  # by layer id: the first image anchored there
+    cdef vector[uint32_t] _lists  # by slot (CSR): the images the slot lists
+    cdef vector[int64_t] _lists_off
+    cdef vector[uint32_t] _lists_len
     cdef list _objs
     cdef dict _platforms
     cdef list _pool
@@ -104,18 +131,27 @@ cdef class Core:
     cdef void _wrlock(self) noexcept nogil
     cdef void _unlock(self) noexcept nogil
     cdef int32_t _platform(self, object name, bint create)
-    cdef int64_t _stage(self, object obj, object keys, object arch, object os,
-                        list new_keys, Staged* st) except -1
+    cdef uint32_t _intern(self, object key, list new_keys, dict fresh, uint32_t next_id)
+    cdef int64_t _stage(self, object obj, object keys, object images, object arch,
+                        object os, list new_keys, Staged* st) except -1
     cdef void _insert_locked(self, Staged* st, int64_t nbytes, int64_t created,
                              int64_t expires, int32_t size_gib) noexcept nogil
     cdef void _publish(self, list new_keys)
     cdef void _remove_locked(self, uint32_t slot) noexcept nogil
     cdef void _compact_locked(self) noexcept nogil
+    cdef uint32_t _find_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil
+    cdef uint32_t _new_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil
+    cdef void _drop_held(self, uint32_t e) noexcept nogil
+    cdef void _list_images(self, Staged* st) noexcept nogil
+    cdef void _hold(self, uint32_t slot) noexcept nogil
+    cdef void _unhold(self, uint32_t slot) noexcept nogil
     cdef bint _usable(self, uint32_t slot, const Pod* q) noexcept nogil
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil
     cdef void _consider(self, uint32_t s, int32_t f, int64_t cov, const Pod* q, Acc* a,
                         Out* o) noexcept nogil
     cdef void _full_by_probing(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
     cdef void _full_by_counting(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
+    cdef void _full_by_holders(self, const Pod* q, uint32_t e, Acc* a) noexcept nogil
+    cdef bint _all_full(self, const Pod* q, const uint32_t* held, Acc* a, Out* o) noexcept nogil
     cdef inline bint _touch(self, uint32_t s, const Pod* q, Acc* a) noexcept nogil
     cdef uint32_t _log_segment(self) noexcept nogil

@@ -27,6 +27,7 @@ class Core:
         self,
         obj: Any,
         keys: Iterable[str],
+        images: Iterable[Iterable[str]],
         nbytes: int,
         created: int,
         expires: int,
@@ -39,6 +40,7 @@ class Core:
         slot: int,
         obj: Any,
         keys: Iterable[str],
+        images: Iterable[Iterable[str]],
         nbytes: int,
         created: int,
         expires: int,
@@ -48,6 +50,7 @@ class Core:
     ) -> int: ...
     def remove(self, slot: int) -> None: ...
     def compact(self) -> None: ...
+    def check(self) -> None: ...
     def new_batch(self) -> _Batch: ...
     def encode(
         self,

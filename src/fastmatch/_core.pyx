@@ -11,11 +11,22 @@ Storage: every live slot's distinct layer ids, sorted, in one CSR array
 layer id to the slots that hold it; for every (slot, layer) pair its position
 in that posting list (``_pair_pos``), so removing a slot costs O(its layers).
 
+Held images: every image some cache *lists* (its sorted run of layer ids,
+found by a 64-bit fingerprint) keeps the sorted list of live slots that hold
+all of its layers, by whichever images they list (SPEC §3.4 counts an image
+held inside another).  Each is *anchored* at its rarest layer when it is
+first listed: a slot can hold it only if it holds that layer, so a write
+checks just the images anchored at the written slot's layers.  Writes keep
+the lists exact; an image is dropped when no slot lists it any more.
+
 Scoring (SPEC §3.4-3.6): a cache can be eligible only if it holds some pod
-image fully, so the candidates of image ``i`` are the slots in the posting
-list of its *rarest* layer that hold its other layers too; the cost grows
-with the shortest postings, not with the number of caches.  With no bar at
-all (``allow_partial``) every posting of every pod layer is walked instead.
+image fully.  A pod image that some cache lists (the common case: pods run
+the images their caches were made for) has its holders ready; a pod whose
+images all have them intersects those lists.  Any other image's candidates
+are the slots in the posting list of its *rarest* layer that hold its other
+layers too; the cost grows with the shortest postings, not with the number
+of caches.  With no bar at all (``allow_partial``) every posting of every
+pod layer is walked instead.
 
 Concurrency: a readers-writer lock; matches read under it, upserts and
 removes write under it, so a match sees a cache either before or after an
@@ -24,19 +35,34 @@ upsert, never torn.  Locks are always taken with the GIL released.
 
 cimport cython
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cpython.dict cimport PyDict_GetItem
 from cpython.ref cimport PyObject
-from libcpp.algorithm cimport sort, stable_sort
+from cython.operator cimport dereference as deref
+from libcpp.algorithm cimport sort, stable_sort, unique
+from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
 import numpy as np
 
 cdef uint16_t UNUSABLE = 0xFFFF
+cdef uint32_t NOWHERE = 0xFFFFFFFF
 
 __all__ = ["Core", "NEVER"]
 
 NEVER = INT64_MAX
+
+
+cdef inline uint64_t _fingerprint(const uint32_t* run, int64_t k) noexcept nogil:
+    # A 64-bit fingerprint of a sorted run of layer ids (splitmix64 rounds).
+    # Equal fingerprints are confirmed by comparing the runs themselves.
+    cdef uint64_t h = <uint64_t>0x9E3779B97F4A7C15 + <uint64_t>k
+    cdef int64_t i
+    for i in range(k):
+        h ^= run[i]
+        h *= <uint64_t>0xBF58476D1CE4E5B9
+        h ^= h >> 31
+    return h
 
 
 cdef inline uint32_t _lower_bound(const uint32_t* seg, uint32_t lo, uint32_t hi,
@@ -133,6 +159,7 @@ cdef class _Batch:
     cdef vector[uint32_t] img_layers
     cdef vector[int64_t] img_off
     cdef vector[uint8_t] img_ok
+    cdef vector[uint64_t] img_hash
     cdef vector[int64_t] img_start
     cdef vector[int32_t] n_img
     cdef vector[int64_t] pod_bytes
@@ -160,6 +187,7 @@ cdef class _Batch:
             q.img_layers = self.img_layers.data()
             q.img_off = self.img_off.data() + self.img_start[p]
             q.img_ok = self.img_ok.data() + self.img_start[p]
+            q.img_hash = self.img_hash.data() + self.img_start[p]
             q.n_img = self.n_img[p]
             q.pod_bytes = self.pod_bytes[p]
             q.bar = self.bar[p]
@@ -227,6 +255,15 @@ cdef class Core:
         total += self._post.capacity() * sizeof(vector[uint32_t])
         for layer in range(self._post.size()):
             total += self._post[layer].capacity() * 4
+        # Held images: their runs and holders, the fingerprint table (a node
+        # of two words and a bucket pointer each), anchors and slot lists.
+        total += self._held.capacity() * sizeof(Held) + self._held_free.capacity() * 4
+        for layer in range(self._held.size()):
+            total += (self._held[layer].run.capacity()
+                      + self._held[layer].holders.capacity()) * 4
+        total += self._held_by_hash.size() * 32 + self._held_by_hash.bucket_count() * 8
+        total += self._anchored.capacity() * 4 + self._lists.capacity() * 4
+        total += self._lists_off.capacity() * 8 + self._lists_len.capacity() * 4
         return total
 
     @property
@@ -251,23 +288,50 @@ cdef class Core:
             self._platforms[name] = code
         return code
 
-    cdef int64_t _stage(self, object obj, object keys, object arch, object os,
+    cdef uint32_t _intern(self, object key, list new_keys, dict fresh, uint32_t next_id):
+        # The id of a layer key: known, new in this write, or the next one.
+        cdef PyObject* found = PyDict_GetItem(self._ids, key)
+        cdef uint32_t lid
+        if found == NULL:
+            found = PyDict_GetItem(fresh, key)
+        if found != NULL:
+            return <uint32_t>(<object>found)
+        lid = next_id + len(new_keys)
+        fresh[key] = lid
+        new_keys.append(key)
+        return lid
+
+    cdef int64_t _stage(self, object obj, object keys, object images, object arch, object os,
                         list new_keys, Staged* st) except -1:
         # The Python half of an add, done before the write lock is taken so
-        # that matches never wait on a writer that waits for the GIL: the
-        # cache's sorted layer ids (new keys get the next ids, published only
-        # once their posting lists exist), its platform codes, and its slot.
-        cdef PyObject* found
+        # that matches never wait on a writer that waits for the GIL: the row
+        # of the cache's distinct layer ids, the images it lists as sorted
+        # runs with their fingerprints (new keys get the next ids, published
+        # only once their posting lists exist), its platforms, its slot.
         cdef uint32_t next_id = len(self._keys)
+        cdef size_t run
+        cdef dict fresh = {}
         st.row.clear()
+        st.img_layers.clear()
+        st.img_off.clear()
+        st.img_hash.clear()
+        st.img_off.push_back(0)
         for key in keys:
-            found = PyDict_GetItem(self._ids, key)
-            if found != NULL:
-                st.row.push_back(<uint32_t>(<object>found))
-            else:
-                st.row.push_back(next_id + len(new_keys))
-                new_keys.append(key)
+            st.row.push_back(self._intern(key, new_keys, fresh, next_id))
+        for image in images:
+            run = st.img_layers.size()
+            for key in image:
+                st.img_layers.push_back(self._intern(key, new_keys, fresh, next_id))
+            if st.img_layers.size() == run:
+                continue  # no layers at all: nothing to hold
+            sort(st.img_layers.begin() + run, st.img_layers.end())
+            st.img_off.push_back(st.img_layers.size())
+            st.img_hash.push_back(_fingerprint(st.img_layers.data() + run,
+                                               st.img_layers.size() - run))
+            # A listed image lies inside its cache, whatever ``keys`` said.
+            st.row.insert(st.row.end(), st.img_layers.begin() + run, st.img_layers.end())
         sort(st.row.begin(), st.row.end())
+        st.row.erase(unique(st.row.begin(), st.row.end()), st.row.end())
         st.arch = self._platform(arch, True)
         st.os = self._platform(os, True)
         if self._free.size():
@@ -280,6 +344,134 @@ cdef class Core:
         st.n_keys = next_id + len(new_keys)
         return st.slot
 
+    # -- held images ----------------------------------------------------------
+
+    cdef uint32_t _find_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil:
+        # The listed image whose layers are exactly ``run``, or NOWHERE.
+        cdef unordered_map[uint64_t, uint32_t].iterator it = self._held_by_hash.find(h)
+        cdef const Held* img
+        cdef int64_t i
+        if it == self._held_by_hash.end():
+            return NOWHERE
+        img = &self._held[deref(it).second]
+        if <int64_t>img.run.size() != k:
+            return NOWHERE
+        for i in range(k):
+            if img.run[i] != run[i]:
+                return NOWHERE
+        return deref(it).second
+
+    cdef uint32_t _new_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil:
+        # Start holding a newly listed image: anchor it at its rarest layer and
+        # find its holders among the live slots.  NOWHERE when another run has
+        # this fingerprint: that image is not held (pods probe for it instead).
+        cdef uint32_t e, r, s
+        cdef int64_t i
+        cdef size_t t
+        cdef Held* img
+        cdef const vector[uint32_t]* post
+        cdef const uint32_t* pl = self._pair_layer.data()
+        if k == 0 or self._held_by_hash.count(h):
+            return NOWHERE
+        if self._held_free.size():
+            e = self._held_free.back()
+            self._held_free.pop_back()
+        else:
+            e = self._held.size()
+            self._held.resize(e + 1)
+        img = &self._held[e]
+        img.run.assign(run, run + k)
+        img.holders.clear()
+        img.hash = h
+        img.listed = 0
+        r = run[0]
+        for i in range(1, k):
+            if self._post[run[i]].size() < self._post[r].size():
+                r = run[i]
+        img.anchor = r
+        img.next = self._anchored[r]
+        self._anchored[r] = e
+        post = &self._post[r]
+        for t in range(post.size()):
+            s = post[0][t]
+            if _contains_all(run, k, pl + self._off[s], self._len[s]):
+                img.holders.push_back(s)
+        sort(img.holders.begin(), img.holders.end())
+        self._held_by_hash[h] = e
+        return e
+
+    cdef void _drop_held(self, uint32_t e) noexcept nogil:
+        # No slot lists the image any more: forget it.
+        cdef Held* img = &self._held[e]
+        cdef uint32_t p = self._anchored[img.anchor]
+        if p == e:
+            self._anchored[img.anchor] = img.next
+        else:
+            while self._held[p].next != e:
+                p = self._held[p].next
+            self._held[p].next = img.next
+        self._held_by_hash.erase(img.hash)
+        img.run.clear()
+        img.run.shrink_to_fit()
+        img.holders.clear()
+        img.holders.shrink_to_fit()
+        self._held_free.push_back(e)
+
+    cdef void _list_images(self, Staged* st) noexcept nogil:
+        # Record the images slot st.slot lists, holding the new ones.  Runs
+        # before the slot's own pairs exist, so new images' holders are the
+        # other slots; :meth:`_hold` then adds this one.
+        cdef uint32_t slot = st.slot, e
+        cdef size_t j
+        cdef const uint32_t* run
+        self._lists_off[slot] = self._lists.size()
+        for j in range(st.img_hash.size()):
+            run = st.img_layers.data() + st.img_off[j]
+            e = self._find_held(run, st.img_off[j + 1] - st.img_off[j], st.img_hash[j])
+            if e == NOWHERE:
+                e = self._new_held(run, st.img_off[j + 1] - st.img_off[j], st.img_hash[j])
+                if e == NOWHERE:
+                    continue
+            self._held[e].listed += 1
+            self._lists.push_back(e)
+        self._lists_len[slot] = self._lists.size() - self._lists_off[slot]
+
+    cdef void _hold(self, uint32_t slot) noexcept nogil:
+        # Add a new slot to the holders of every image it holds: those are
+        # anchored at some layer of its row.
+        cdef const uint32_t* row = self._pair_layer.data() + self._off[slot]
+        cdef uint32_t n = self._len[slot], i, e, pos
+        cdef Held* img
+        for i in range(n):
+            e = self._anchored[row[i]]
+            while e != NOWHERE:
+                img = &self._held[e]
+                if _contains_all(img.run.data(), img.run.size(), row, n):
+                    pos = _lower_bound(img.holders.data(), 0, img.holders.size(), slot)
+                    img.holders.insert(img.holders.begin() + pos, slot)
+                e = img.next
+
+    cdef void _unhold(self, uint32_t slot) noexcept nogil:
+        # Take a slot out of every holder list and drop the images only it listed.
+        cdef const uint32_t* row = self._pair_layer.data() + self._off[slot]
+        cdef uint32_t n = self._len[slot], i, e, pos
+        cdef int64_t j
+        cdef Held* img
+        for i in range(n):
+            e = self._anchored[row[i]]
+            while e != NOWHERE:
+                img = &self._held[e]
+                pos = _lower_bound(img.holders.data(), 0, img.holders.size(), slot)
+                if pos < img.holders.size() and img.holders[pos] == slot:
+                    img.holders.erase(img.holders.begin() + pos)
+                e = img.next
+        for j in range(self._lists_off[slot], self._lists_off[slot] + self._lists_len[slot]):
+            e = self._lists[j]
+            self._held[e].listed -= 1
+            if self._held[e].listed == 0:
+                self._drop_held(e)
+        self._lists_len[slot] = 0
+
     cdef void _insert_locked(self, Staged* st, int64_t nbytes, int64_t created,
                              int64_t expires, int32_t size_gib) noexcept nogil:
         # The C half of an add, under the write lock, without the GIL.
@@ -289,6 +481,7 @@ cdef class Core:
         cdef uint32_t i, lid
         if self._post.size() < st.n_keys:
             self._post.resize(st.n_keys)
+            self._anchored.resize(st.n_keys, NOWHERE)
         if slot == self._alive.size():
             self._alive.push_back(0)
             self._bytes.push_back(0)
@@ -299,6 +492,9 @@ cdef class Core:
             self._os.push_back(0)
             self._off.push_back(0)
             self._len.push_back(0)
+            self._lists_off.push_back(0)
+            self._lists_len.push_back(0)
+        self._list_images(st)
         self._pair_layer.insert(self._pair_layer.end(), st.row.begin(), st.row.end())
         self._pair_pos.resize(self._pair_layer.size())
         self._off[slot] = off
@@ -307,6 +503,7 @@ cdef class Core:
             lid = self._pair_layer[off + i]
             self._pair_pos[off + i] = self._post[lid].size()
             self._post[lid].push_back(slot)
+        self._hold(slot)
         self._bytes[slot] = nbytes
         self._created[slot] = created
         self._expires[slot] = expires
@@ -329,6 +526,7 @@ cdef class Core:
         cdef int64_t off = self._off[slot]
         cdef uint32_t n = self._len[slot]
         cdef uint32_t i, lid, pos, moved, where
+        self._unhold(slot)
         for i in range(n):
             lid = self._pair_layer[off + i]
             pos = self._pair_pos[off + i]
@@ -368,18 +566,29 @@ cdef class Core:
                 pos.push_back(self._pair_pos[i])
         self._pair_layer.swap(layer)
         self._pair_pos.swap(pos)
+        layer.clear()
+        for s in range(self._alive.size()):
+            off = self._lists_off[s]
+            self._lists_off[s] = layer.size()
+            for i in range(off, off + self._lists_len[s]):
+                layer.push_back(self._lists[i])
+        self._lists.swap(layer)
         self._garbage = 0
 
-    def add(self, obj, keys, int64_t nbytes, int64_t created, int64_t expires,
+    def add(self, obj, keys, images, int64_t nbytes, int64_t created, int64_t expires,
             int32_t size_gib, arch=None, os=None):
-        """Add a slot holding the distinct layer ``keys``; return the slot."""
-        return self.replace(-1, obj, keys, nbytes, created, expires, size_gib, arch, os)
+        """Add a slot holding the layer ``keys``; return the slot."""
+        return self.replace(-1, obj, keys, images, nbytes, created, expires, size_gib, arch,
+                            os)
 
-    def replace(self, int64_t slot, obj, keys, int64_t nbytes, int64_t created,
+    def replace(self, int64_t slot, obj, keys, images, int64_t nbytes, int64_t created,
                 int64_t expires, int32_t size_gib, arch=None, os=None):
         """Swap the slot ``slot`` (or nothing, when -1) for a new one, atomically.
 
-        ``keys`` is any iterable of distinct layer keys (a dict's keys will do).
+        ``keys`` is any iterable of the cache's distinct layer keys (a dict's
+        keys will do).  ``images`` is an iterable of the images it lists, each
+        an iterable of the distinct keys a pod's copy of that image encodes to
+        (its ``{key: size}`` dict): the core holds those images (see above).
         """
         cdef Staged st
         cdef list new_keys = []
@@ -389,7 +598,7 @@ cdef class Core:
         try:
             if slot >= 0:
                 self._check_slot(slot)
-            self._stage(obj, keys, arch, os, new_keys, &st)
+            self._stage(obj, keys, images, arch, os, new_keys, &st)
             with nogil:
                 self._wrlock()
                 if slot >= 0:
@@ -427,15 +636,61 @@ cdef class Core:
                 self._compact_locked()
             self._pair_layer.shrink_to_fit()
             self._pair_pos.shrink_to_fit()
+            self._lists.shrink_to_fit()
             for layer in range(self._post.size()):
                 self._post[layer].shrink_to_fit()
             self._post.shrink_to_fit()
+            for layer in range(self._held.size()):
+                self._held[layer].holders.shrink_to_fit()
             self._unlock()
             pthread_mutex_unlock(&self._writer)
 
     def _check_slot(self, int64_t slot):
         if slot < 0 or <size_t>slot >= self._alive.size() or not self._alive[slot]:
             raise KeyError(f"slot {slot} is not live")
+
+    def check(self):
+        """Verify the held images against a brute-force recount; raise AssertionError if off.
+
+        For tests: every listed image's holders are exactly the live slots
+        holding its whole run, sorted; its listing count is right; it is
+        reachable from its fingerprint and its anchor, once.
+        """
+        cdef size_t e, s
+        cdef int64_t j
+        with nogil:
+            self._rdlock()
+        try:
+            listed = {}
+            for s in range(self._alive.size()):
+                if self._alive[s]:
+                    for j in range(self._lists_off[s], self._lists_off[s] + self._lists_len[s]):
+                        listed[self._lists[j]] = listed.get(self._lists[j], 0) + 1
+            free = {self._held_free[j] for j in range(self._held_free.size())}
+            for e in range(self._held.size()):
+                if e in free:
+                    assert e not in listed, f"dropped image {e} is still listed"
+                    continue
+                run = list(self._held[e].run)
+                want = [s for s in range(self._alive.size()) if self._alive[s] and set(run)
+                        <= {self._pair_layer[j] for j in range(
+                            self._off[s], self._off[s] + self._len[s])}]
+                got = list(self._held[e].holders)
+                assert got == want, f"image {e} {run}: holders {got}, want {want}"
+                assert self._held[e].listed == listed.get(e, 0) > 0, (
+                    f"image {e}: listed {self._held[e].listed}, want {listed.get(e, 0)}")
+                assert self._find_held(self._held[e].run.data(), len(run),
+                                       _fingerprint(self._held[e].run.data(), len(run))) == e
+                assert self._held[e].anchor in run
+                chain = []
+                j = self._anchored[self._held[e].anchor]
+                while j != NOWHERE:
+                    chain.append(j)
+                    j = self._held[j].next
+                assert chain.count(e) == 1, f"image {e} is {chain.count(e)} times on its anchor"
+            assert <size_t>self._held_by_hash.size() == self._held.size() - len(free)
+        finally:
+            self._unlock()
 
     # -- scoring --------------------------------------------------------------
 
@@ -536,10 +791,60 @@ cdef class Core:
                 if a.icount[s] == need and self._touch(s, q, a):
                     a.full[s] += 1
 
+    cdef void _full_by_holders(self, const Pod* q, uint32_t e, Acc* a) noexcept nogil:
+        # A listed image: its holders are known.
+        cdef const vector[uint32_t]* holders = &self._held[e].holders
+        cdef size_t t
+        cdef uint32_t s
+        for t in range(holders.size()):
+            s = holders[0][t]
+            if self._touch(s, q, a):
+                a.full[s] += 1
+
+    cdef bint _all_full(self, const Pod* q, const uint32_t* held, Acc* a, Out* o) noexcept nogil:
+        # Every image of the pod is a listed one: the slots holding them all
+        # are the intersection of their sorted holder lists, walked from the
+        # shortest with galloping searches in the others.  Ranks the usable
+        # ones; tells whether there was any.
+        cdef int32_t i, d = 0
+        cdef size_t t
+        cdef uint32_t s, j
+        cdef bint everywhere
+        cdef int64_t known = 0
+        cdef const vector[uint32_t]* h
+        for i in range(q.n_layers):
+            known += q.sizes[i]
+        for i in range(1, q.n_img):
+            if self._held[held[i]].holders.size() < self._held[held[d]].holders.size():
+                d = i
+        if a.cursor.size() < <size_t>q.n_img:
+            a.cursor.resize(q.n_img)
+        for i in range(q.n_img):
+            a.cursor[i] = 0
+        h = &self._held[held[d]].holders
+        for t in range(h.size()):
+            s = h[0][t]
+            everywhere = True
+            for i in range(q.n_img):
+                if i == d:
+                    continue
+                j = _gallop(self._held[held[i]].holders.data(), a.cursor[i],
+                            self._held[held[i]].holders.size(), s)
+                a.cursor[i] = j
+                if j == self._held[held[i]].holders.size():
+                    return o.best >= 0  # a list ran out: no later slot holds them all
+                if self._held[held[i]].holders[j] != s:
+                    everywhere = False
+                    break
+            if everywhere and self._usable(s, q):
+                self._consider(s, q.n_img, known, q, a, o)
+        return o.best >= 0
+
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil:
         cdef int32_t i, j, possible = 0, f, best_f = 0
         cdef int64_t k, k0, k1, cov, probe_cost, count_cost, eligible = 0, walk_cost = 0
         cdef int64_t known = 0
+        cdef int32_t listed
         cdef uint32_t s, r
         cdef size_t t, rarest
         cdef uint32_t log_seg = self._log_segment()
@@ -557,6 +862,28 @@ cdef class Core:
                 possible += q.img_ok[i]
             if possible < q.bar or possible == 0:
                 return
+            if a.held.size() < <size_t>q.n_img:
+                a.held.resize(q.n_img)
+            listed = 0
+            for i in range(q.n_img):
+                a.held[i] = NOWHERE
+                if q.img_ok[i] and self._strategy == 0:
+                    a.held[i] = self._find_held(q.img_layers + q.img_off[i],
+                                                q.img_off[i + 1] - q.img_off[i], q.img_hash[i])
+                    listed += a.held[i] != NOWHERE
+            if listed == q.n_img:
+                if q.n_img == 1:
+                    # One listed image (most pods): its usable holders are the
+                    # eligible caches, each with every byte of the pod.
+                    post = &self._held[a.held[0]].holders
+                    for t in range(post.size()):
+                        s = post[0][t]
+                        if self._usable(s, q):
+                            self._consider(s, 1, known, q, a, o)
+                    return
+                # SPEC 3.6 orders by full first: any slot holding every image wins.
+                if self._all_full(q, a.held.data(), a, o) or q.bar == q.n_img:
+                    return
             if q.n_img == 1 and self._strategy != 2:
                 # One image (most pods): the slots holding it are the eligible
                 # ones, each with every byte of the pod; when probing its rarest
@@ -581,6 +908,9 @@ cdef class Core:
                     return
             for i in range(q.n_img):
                 if not q.img_ok[i]:
+                    continue
+                if a.held[i] != NOWHERE:
+                    self._full_by_holders(q, a.held[i], a)
                     continue
                 rarest = self._post[q.img_layers[q.img_off[i]]].size()
                 count_cost = 0
@@ -697,9 +1027,12 @@ cdef class Core:
                     batch.img_layers.push_back(lid)
             if not ok:
                 batch.img_layers.resize(run)
+                batch.img_hash.push_back(0)
             else:
                 # Sorted like the slots' rows, so that containment is one merge walk.
                 sort(batch.img_layers.begin() + run, batch.img_layers.end())
+                batch.img_hash.push_back(_fingerprint(batch.img_layers.data() + run,
+                                                      batch.img_layers.size() - run))
             batch.img_off.push_back(batch.img_layers.size())
             batch.img_ok.push_back(<uint8_t>ok)
         # The pod's distinct known layers, sorted; the last size of a layer wins.
@@ -870,8 +1203,22 @@ cdef class Core:
                         keys.append(self._keys[old])
                     layer_ids[at] = new
                     at += 1
+            # The images each row lists, as runs of the new layer ids (a run
+            # lies inside its row, so every id was renumbered above).
+            img_count = np.empty(len(rows), dtype=np.uint32)
+            img_lens = []
+            img_ids = []
+            for r, s in enumerate(rows):
+                img_count[r] = self._lists_len[s]
+                for j in range(self._lists_off[s], self._lists_off[s] + self._lists_len[s]):
+                    run = self._held[self._lists[j]].run
+                    img_lens.append(len(run))
+                    img_ids.extend(used[lid] for lid in run)
             platforms = sorted(self._platforms, key=self._platforms.get)
             arrays = {
+                "img_count": img_count,
+                "img_lens": np.array(img_lens, dtype=np.uint32),
+                "img_ids": np.array(img_ids, dtype=np.uint32),
                 "lens": lens,
                 "layer_ids": layer_ids,
                 "bytes": np.array([self._bytes[s] for s in rows], dtype=np.int64),
@@ -962,6 +1309,41 @@ cdef class Core:
                 off += lens[s]
         core._live = n
         core._pairs = off
+        core._anchored.assign(len(keys), NOWHERE)
+        core._lists_off.resize(n)
+        core._lists_len.resize(n)
+        cdef const uint32_t[::1] img_count = arrays["img_count"]
+        cdef const uint32_t[::1] img_lens = arrays["img_lens"]
+        cdef const uint32_t[::1] img_ids = arrays["img_ids"]
+        cdef vector[uint32_t] run
+        cdef int64_t listed, at = 0, lens_at = 0
+        cdef uint32_t e
+        if (img_count.shape[0] != n
+                or img_lens.shape[0] != int(np.sum(img_count, dtype=np.int64))
+                or img_ids.shape[0] != int(np.sum(img_lens, dtype=np.int64))):
+            raise ValueError("snapshot image runs disagree in length")
+        if img_ids.shape[0] and int(np.max(img_ids)) >= len(keys):
+            raise ValueError("snapshot image run names a layer id past its key table")
+        with nogil:
+            # Every row is in place, so each image's holders are found at once.
+            for s in range(n):
+                core._lists_off[s] = core._lists.size()
+                for listed in range(lens_at, lens_at + img_count[s]):
+                    run.assign(&img_ids[at], &img_ids[at] + img_lens[listed])
+                    at += img_lens[listed]
+                    sort(run.begin(), run.end())
+                    run.erase(unique(run.begin(), run.end()), run.end())
+                    e = core._find_held(run.data(), run.size(),
+                                        _fingerprint(run.data(), run.size()))
+                    if e == NOWHERE:
+                        e = core._new_held(run.data(), run.size(),
+                                           _fingerprint(run.data(), run.size()))
+                        if e == NOWHERE:
+                            continue
+                    core._held[e].listed += 1
+                    core._lists.push_back(e)
+                core._lists_len[s] = core._lists.size() - core._lists_off[s]
+                lens_at += img_count[s]
         return core
 
 

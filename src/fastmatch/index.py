@@ -206,7 +206,9 @@ class CacheIndex:
         if not isinstance(cache, ImageCache):
             raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
         # Everything that can fail is computed before anything changes.
-        keys = cache._sizes  # read-only: the core iterates its keys
+        # Read-only: the core iterates their keys.
+        keys = cache._sizes
+        images = [image._sizes for image in cache.images]
         nbytes = cache.bytes
         expires_at = cache.expires_at
         expires = _core.NEVER if expires_at is None else to_micros(expires_at)
@@ -219,6 +221,7 @@ class CacheIndex:
                     slot,
                     cache,
                     keys,
+                    images,
                     nbytes,
                     created,
                     expires,

@@ -10,7 +10,10 @@ The file holds, besides a format version:
 - the images, deduplicated: reference, manifest digest, layers (key ids, sizes);
 - the caches: every field of :class:`~fastmatch.ImageCache`, images as image ids;
 - the core of the ``Ready`` caches: per row its cache row, its sorted layer
-  key ids, bytes, times, size, platform codes.
+  key ids, bytes, times, size, platform codes, and the images it lists as
+  runs of key ids (the core's held images; their holders are found on load).
+
+Format 2 added the images' runs; a format 1 file is refused with its version.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from fastmatch.model import (
 
 __all__ = ["FORMAT", "Snapshot", "pack_strings", "unpack_strings"]
 
-FORMAT = 1
+FORMAT = 2
 _PHASES = list(Phase)
 _NONE = np.iinfo(np.int64).min  # a missing time
 
@@ -162,8 +165,12 @@ class Snapshot:
             "size_gib": self._field(a, "core.size_gib", "i"),
             "arch": self._field(a, "core.arch", "i"),
             "os": self._field(a, "core.os", "i"),
+            "img_count": self._field(a, "core.img_count", "u"),
+            "img_lens": self._field(a, "core.img_lens", "u"),
+            "img_ids": self._ids(a, "core.img_ids", len(self.keys)),
         }
-        if any(len(v) != rows for k, v in self.core.items() if k != "layer_ids"):
+        runs = ("layer_ids", "img_lens", "img_ids")
+        if any(len(v) != rows for k, v in self.core.items() if k not in runs):
             raise InputFileError(f"{self.where}: snapshot core columns disagree in length")
 
     # -- objects on demand ----------------------------------------------------
