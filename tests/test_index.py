@@ -69,6 +69,27 @@ def test_rejected_upsert_leaves_the_index_exactly_as_it_was():
     assert state(index) == before
 
 
+@given(st.lists(caches(), max_size=10), st.lists(st.tuples(pods, policies()), max_size=4), times)
+def test_building_from_a_list_equals_upserting_it_in_order(caches_, batch, now):
+    built = fm.CacheIndex(caches_)
+    upserted = fm.CacheIndex()
+    for cache in caches_:  # ids repeat: a later cache replaces an earlier one
+        upserted.upsert(cache)
+    built._core.check()
+    upserted._core.check()
+    assert sorted((c.id, c) for c in built) == sorted((c.id, c) for c in upserted)
+    assert len(built) == len(upserted) and built.ready == upserted.ready
+    pod_list = [p for p, _ in batch]
+    policy_list = [pol for _, pol in batch]
+    assert built.match_many(pod_list, policy_list, now=now) == upserted.match_many(
+        pod_list, policy_list, now=now)
+
+
+def test_building_from_a_bad_list_names_the_culprit():
+    with pytest.raises(fm.ValidationError, match="ImageCache, got dict"):
+        fm.CacheIndex([fm.ImageCache("imc-1", [NGINX]), {"id": "imc-2"}])  # type: ignore[list-item]
+
+
 def test_bad_match_input_is_named():
     index = fm.CacheIndex([fm.ImageCache("imc-1", [NGINX])])
     with pytest.raises(fm.ValidationError, match="pod web: a pod needs at least one image"):
@@ -136,6 +157,7 @@ def test_loaded_index_keeps_working_under_churn(tmp_path_factory, caches_, ops, 
     path = tmp_path_factory.mktemp("snap") / "index.npz"
     fm.CacheIndex(caches_).save(path)
     loaded = fm.CacheIndex.load(path)
+    loaded._core.check()  # the held images were rebuilt from the saved runs
     reference = ReferenceIndex(caches_)
     for remove, cache in ops:
         if remove:
@@ -144,6 +166,7 @@ def test_loaded_index_keeps_working_under_churn(tmp_path_factory, caches_, ops, 
         else:
             loaded.upsert(cache)
             reference.upsert(cache)
+    loaded._core.check()
     assert loaded.match(pod, policy, pod_name="x", now=now) == reference.match(
         pod, policy, pod_name="x", now=now)
     loaded.save(path)  # a loaded, changed index saves again

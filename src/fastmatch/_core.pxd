@@ -140,7 +140,9 @@ cdef class Core:
     cdef void _remove_locked(self, uint32_t slot) noexcept nogil
     cdef void _compact_locked(self) noexcept nogil
     cdef uint32_t _find_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil
-    cdef uint32_t _new_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil
+    cdef uint32_t _new_held(self, const uint32_t* run, int64_t k, uint64_t h,
+                            bint place) noexcept nogil
+    cdef void _place_held(self, uint32_t e) noexcept nogil
     cdef void _drop_held(self, uint32_t e) noexcept nogil
     cdef void _list_images(self, Staged* st) noexcept nogil
     cdef void _hold(self, uint32_t slot) noexcept nogil

@@ -48,6 +48,18 @@ class Core:
         arch: str | None = None,
         os: str | None = None,
     ) -> int: ...
+    def build(
+        self,
+        objs: list[Any],
+        keys: list[Iterable[str]],
+        images: list[list[Iterable[str]]],
+        nbytes: list[int],
+        created: list[int],
+        expires: list[int],
+        size_gib: list[int],
+        arch: list[str | None],
+        os: list[str | None],
+    ) -> None: ...
     def remove(self, slot: int) -> None: ...
     def compact(self) -> None: ...
     def check(self) -> None: ...

@@ -310,7 +310,7 @@ cdef class Core:
         # only once their posting lists exist), its platforms, its slot.
         cdef uint32_t next_id = len(self._keys)
         cdef size_t run
-        cdef dict fresh = {}
+        cdef dict fresh = {}  # keys first seen in this write
         st.row.clear()
         st.img_layers.clear()
         st.img_off.clear()
@@ -361,16 +361,13 @@ cdef class Core:
                 return NOWHERE
         return deref(it).second
 
-    cdef uint32_t _new_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil:
-        # Start holding a newly listed image: anchor it at its rarest layer and
-        # find its holders among the live slots.  NOWHERE when another run has
-        # this fingerprint: that image is not held (pods probe for it instead).
-        cdef uint32_t e, r, s
-        cdef int64_t i
-        cdef size_t t
+    cdef uint32_t _new_held(self, const uint32_t* run, int64_t k, uint64_t h,
+                            bint place) noexcept nogil:
+        # Start holding a newly listed image (placed at once, or by the caller
+        # once every row is in).  NOWHERE when another run has this
+        # fingerprint: that image is not held (pods probe for it instead).
+        cdef uint32_t e
         cdef Held* img
-        cdef const vector[uint32_t]* post
-        cdef const uint32_t* pl = self._pair_layer.data()
         if k == 0 or self._held_by_hash.count(h):
             return NOWHERE
         if self._held_free.size():
@@ -384,7 +381,21 @@ cdef class Core:
         img.holders.clear()
         img.hash = h
         img.listed = 0
-        r = run[0]
+        self._held_by_hash[h] = e
+        if place:
+            self._place_held(e)
+        return e
+
+    cdef void _place_held(self, uint32_t e) noexcept nogil:
+        # Anchor image e at its rarest layer and find its holders among the
+        # live slots: they all lie in that layer's posting list.
+        cdef Held* img = &self._held[e]
+        cdef const uint32_t* run = img.run.data()
+        cdef int64_t i, k = img.run.size()
+        cdef uint32_t r = run[0], s
+        cdef size_t t
+        cdef const vector[uint32_t]* post
+        cdef const uint32_t* pl = self._pair_layer.data()
         for i in range(1, k):
             if self._post[run[i]].size() < self._post[r].size():
                 r = run[i]
@@ -397,8 +408,6 @@ cdef class Core:
             if _contains_all(run, k, pl + self._off[s], self._len[s]):
                 img.holders.push_back(s)
         sort(img.holders.begin(), img.holders.end())
-        self._held_by_hash[h] = e
-        return e
 
     cdef void _drop_held(self, uint32_t e) noexcept nogil:
         # No slot lists the image any more: forget it.
@@ -429,7 +438,8 @@ cdef class Core:
             run = st.img_layers.data() + st.img_off[j]
             e = self._find_held(run, st.img_off[j + 1] - st.img_off[j], st.img_hash[j])
             if e == NOWHERE:
-                e = self._new_held(run, st.img_off[j + 1] - st.img_off[j], st.img_hash[j])
+                e = self._new_held(run, st.img_off[j + 1] - st.img_off[j], st.img_hash[j],
+                                   True)
                 if e == NOWHERE:
                     continue
             self._held[e].listed += 1
@@ -585,10 +595,10 @@ cdef class Core:
                 int64_t expires, int32_t size_gib, arch=None, os=None):
         """Swap the slot ``slot`` (or nothing, when -1) for a new one, atomically.
 
-        ``keys`` is any iterable of the cache's distinct layer keys (a dict's
-        keys will do).  ``images`` is an iterable of the images it lists, each
-        an iterable of the distinct keys a pod's copy of that image encodes to
+        ``images`` is an iterable of the images the cache lists, each an
+        iterable of the distinct keys a pod's copy of that image encodes to
         (its ``{key: size}`` dict): the core holds those images (see above).
+        The slot holds their keys and any further ``keys`` (an iterable).
         """
         cdef Staged st
         cdef list new_keys = []
@@ -610,6 +620,119 @@ cdef class Core:
                 self._objs[slot] = None  # unreachable since the write
             return st.slot
         finally:
+            pthread_mutex_unlock(&self._writer)
+
+    def build(self, list objs, list keys, list images, list nbytes, list created,
+              list expires, list size_gib, list arch, list os):
+        """Fill an empty core with many slots at once: slot ``i`` as :meth:`add` would make it.
+
+        The bulk load of a new index, far cheaper than adding one by one: an
+        image's keys are interned once per image object, every posting list
+        is sized before it is filled, and each held image finds its holders
+        once, when every row is in.  Returns nothing; the slots are 0..n-1.
+        """
+        cdef Py_ssize_t n = len(objs), c
+        cdef vector[uint32_t] runs  # every distinct image object's run, back to back
+        cdef vector[int64_t] run_off
+        cdef vector[uint64_t] run_hash
+        cdef vector[uint32_t] slot_runs  # by slot (CSR): the runs it lists
+        cdef vector[int64_t] slot_runs_off
+        cdef vector[uint32_t] row
+        cdef vector[uint32_t] counts
+        cdef dict memo = {}  # id(image object) -> its run, or -1 (no keys)
+        cdef dict fresh = {}
+        cdef list new_keys = []
+        cdef size_t start, i, nk
+        cdef int64_t r, off, j
+        cdef uint32_t lid, e, slot
+        for column in (keys, images, nbytes, created, expires, size_gib, arch, os):
+            if len(column) != n:
+                raise ValueError("build: columns disagree in length")
+        if self._alive.size() or len(self._keys):
+            raise ValueError("build fills an empty core only")
+        with nogil:
+            pthread_mutex_lock(&self._writer)
+            self._wrlock()
+        try:
+            run_off.push_back(0)
+            slot_runs_off.push_back(0)
+            for c in range(n):
+                row.clear()
+                for key in keys[c]:
+                    row.push_back(self._intern(key, new_keys, fresh, 0))
+                for image in images[c]:
+                    found = memo.get(id(image))
+                    if found is None:
+                        start = runs.size()
+                        for key in image:
+                            runs.push_back(self._intern(key, new_keys, fresh, 0))
+                        if runs.size() == start:
+                            found = memo[id(image)] = -1
+                        else:
+                            sort(runs.begin() + start, runs.end())
+                            run_off.push_back(runs.size())
+                            run_hash.push_back(_fingerprint(runs.data() + start,
+                                                            runs.size() - start))
+                            found = memo[id(image)] = run_off.size() - 2
+                    r = found
+                    if r < 0:
+                        continue
+                    slot_runs.push_back(r)
+                    row.insert(row.end(), runs.begin() + run_off[r], runs.begin() + run_off[r + 1])
+                slot_runs_off.push_back(slot_runs.size())
+                sort(row.begin(), row.end())
+                row.erase(unique(row.begin(), row.end()), row.end())
+                self._off.push_back(self._pair_layer.size())
+                self._len.push_back(row.size())
+                self._pair_layer.insert(self._pair_layer.end(), row.begin(), row.end())
+                self._alive.push_back(1)
+                self._bytes.push_back(nbytes[c])
+                self._created.push_back(created[c])
+                self._expires.push_back(expires[c])
+                self._size_gib.push_back(size_gib[c])
+                self._arch.push_back(self._platform(arch[c], True))
+                self._os.push_back(self._platform(os[c], True))
+            self._keys.extend(new_keys)
+            self._ids.update(fresh)
+            self._objs.extend(objs)
+            nk = len(self._keys)
+            with nogil:
+                self._post.resize(nk)
+                self._anchored.assign(nk, NOWHERE)
+                counts.assign(nk, 0)
+                for i in range(self._pair_layer.size()):
+                    counts[self._pair_layer[i]] += 1
+                for i in range(counts.size()):
+                    self._post[i].reserve(counts[i])
+                self._pair_pos.resize(self._pair_layer.size())
+                for slot in range(n):
+                    for i in range(self._off[slot], self._off[slot] + self._len[slot]):
+                        lid = self._pair_layer[i]
+                        self._pair_pos[i] = self._post[lid].size()
+                        self._post[lid].push_back(slot)
+                self._lists_off.resize(n)
+                self._lists_len.resize(n)
+                for slot in range(n):
+                    self._lists_off[slot] = self._lists.size()
+                    for j in range(slot_runs_off[slot], slot_runs_off[slot + 1]):
+                        r = slot_runs[j]
+                        off = run_off[r]
+                        e = self._find_held(runs.data() + off, run_off[r + 1] - off, run_hash[r])
+                        if e == NOWHERE:
+                            e = self._new_held(runs.data() + off, run_off[r + 1] - off,
+                                               run_hash[r], False)
+                            if e == NOWHERE:
+                                continue
+                        self._held[e].listed += 1
+                        self._lists.push_back(e)
+                    self._lists_len[slot] = self._lists.size() - self._lists_off[slot]
+                # Every row is in: anchor each image at its rarest layer now.
+                for e in range(self._held.size()):
+                    self._place_held(e)
+                self._live = n
+                self._pairs = self._pair_layer.size()
+        finally:
+            self._unlock()
             pthread_mutex_unlock(&self._writer)
 
     def remove(self, int64_t slot):
@@ -1337,7 +1460,7 @@ cdef class Core:
                                         _fingerprint(run.data(), run.size()))
                     if e == NOWHERE:
                         e = core._new_held(run.data(), run.size(),
-                                           _fingerprint(run.data(), run.size()))
+                                           _fingerprint(run.data(), run.size()), True)
                         if e == NOWHERE:
                             continue
                     core._held[e].listed += 1

@@ -96,12 +96,43 @@ class CacheIndex:
         self._write = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._built: dict[int, ImageCache] = {}
-        built = 0
+        self._build(caches)
+
+    def _build(self, caches: Iterable[ImageCache]) -> None:
+        """Load ``caches`` into this new, empty index in one pass of the core.
+
+        The same index as upserting them in order (a later cache replaces an
+        earlier one with its id), built in bulk; nothing is kept if one is bad.
+        """
+        latest: dict[str, ImageCache] = {}
         for cache in caches:
-            self.upsert(cache)
-            built += 1
-        if built:
-            self._core.compact()
+            if not isinstance(cache, ImageCache):
+                raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
+            latest[cache.id] = cache  # a later one replaces it in its place, as upsert does
+        if not latest:
+            return
+        ready = [c for c in latest.values() if c.phase is Phase.READY]
+        expires = []
+        for cache in ready:
+            expires_at = cache.expires_at
+            expires.append(_core.NEVER if expires_at is None else to_micros(expires_at))
+        self._core.build(
+            ready,
+            [c._identities for c in ready],
+            [[image._sizes for image in c.images] for c in ready],
+            [c.bytes for c in ready],
+            [to_micros(c.created) for c in ready],
+            expires,
+            [c.size_gib for c in ready],
+            [c.arch for c in ready],
+            [c.os for c in ready],
+        )
+        self._core.compact()
+        self._slots = {c.id: slot for slot, c in enumerate(ready)}
+        self._caches.update(latest)
+        for cache in latest.values():
+            if cache.phase in _BEING_CREATED:
+                self._building.setdefault(cache.image_set, set()).add(cache.id)
 
     def compact(self) -> None:
         """Give back the spare capacity of the index's arrays.
@@ -206,8 +237,9 @@ class CacheIndex:
         if not isinstance(cache, ImageCache):
             raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
         # Everything that can fail is computed before anything changes.
-        # Read-only: the core iterates their keys.
-        keys = cache._sizes
+        # The core holds the images' layers and the pseudo-layers of their
+        # identities; it only iterates the keys of the images' dicts.
+        keys = cache._identities
         images = [image._sizes for image in cache.images]
         nbytes = cache.bytes
         expires_at = cache.expires_at

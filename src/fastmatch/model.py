@@ -243,6 +243,9 @@ class ImageCache:
     retention_days: int | None = None
     _sizes: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
     _bytes: int = field(init=False, repr=False, compare=False, hash=False)
+    # The pseudo-layer keys of the images' identities (every reference and
+    # digest they answer to), so that a pod naming an unresolved image matches.
+    _identities: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self,
@@ -364,6 +367,7 @@ class ImageCache:
 
     def _collect_sizes(self) -> dict[str, int]:
         sizes: dict[str, int] = {}
+        identities: list[str] = []
         for image in self.images:
             for layer in image.layers:
                 if sizes.setdefault(layer.digest, layer.size) != layer.size:
@@ -372,7 +376,10 @@ class ImageCache:
                         f"{sizes[layer.digest]} and {layer.size}"
                     )
             for key in image.keys:
-                sizes[PSEUDO_PREFIX + key] = 0
+                identities.append(PSEUDO_PREFIX + key)
+        for key in identities:
+            sizes[key] = 0
+        object.__setattr__(self, "_identities", tuple(identities))
         return sizes
 
     @property
