@@ -147,6 +147,8 @@ cdef class Core:
     cdef void _list_images(self, Staged* st) noexcept nogil
     cdef void _hold(self, uint32_t slot) noexcept nogil
     cdef void _unhold(self, uint32_t slot) noexcept nogil
+    cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
+                         object arch, object os) except? -1
     cdef bint _usable(self, uint32_t slot, const Pod* q) noexcept nogil
     cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil
     cdef void _consider(self, uint32_t s, int32_t f, int64_t cov, const Pod* q, Acc* a,

@@ -176,6 +176,24 @@ cdef class _Batch:
     def __len__(self):
         return self.bar.size()
 
+    cdef void _clear(self) noexcept:
+        # Empty, keeping the capacity: a pooled batch allocates nothing.
+        self.layers.clear()
+        self.sizes.clear()
+        self.layer_off.resize(1)
+        self.img_layers.clear()
+        self.img_off.resize(1)
+        self.img_ok.clear()
+        self.img_hash.clear()
+        self.img_start.clear()
+        self.n_img.clear()
+        self.pod_bytes.clear()
+        self.bar.clear()
+        self.storage.clear()
+        self.arch.clear()
+        self.os.clear()
+        self.pods.clear()
+
     cdef void _seal(self, int64_t now):
         cdef size_t p
         cdef Pod q
@@ -1123,6 +1141,11 @@ cdef class Core:
         Returns the pod's bytes: the sum of its distinct layers' sizes (where
         two images list one layer, the later size counts, as in a dict update).
         """
+        return self._encode(batch, images, bar, storage, arch, os)
+
+    cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
+                         object arch, object os) except? -1:
+        cdef _Batch batch = <_Batch>into
         cdef dict sizes
         cdef dict unknown = None
         cdef int64_t pod_bytes = 0
@@ -1235,16 +1258,19 @@ cdef class Core:
 
         Returns ``(objs, full, covered, distance, pod_bytes)``.
         """
-        cdef _Batch batch = _Batch()
+        cdef _Batch batch
         cdef _Scratch scratch
         cdef Out out
-        cdef int64_t pod_bytes = self.encode(batch, images, bar, storage, arch, os)
-        batch._seal(now)
+        cdef int64_t pod_bytes
         try:
             scratch = self._pool.pop()
         except IndexError:
             scratch = _Scratch()
         try:
+            batch = scratch.batch
+            batch._clear()
+            pod_bytes = self._encode(batch, images, bar, storage, arch, os)
+            batch._seal(now)
             if pthread_rwlock_tryrdlock(&self._lock) == 0:
                 # Uncontended: score holding the GIL.  Releasing it for a few
                 # microseconds would hand it to any thread waiting for it (a
@@ -1474,3 +1500,7 @@ cdef class _Scratch:
     """Pooled scratch space for one-pod matches from Python threads."""
 
     cdef Acc acc
+    cdef _Batch batch
+
+    def __cinit__(self):
+        self.batch = _Batch()
