@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastmatch import _core
-from fastmatch._time import TimeLike, to_datetime, to_micros, utcnow
+from fastmatch._time import TimeLike, micros_at, to_datetime, to_micros, utcnow
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.explain import reason_none, reason_rejected, reason_used
 from fastmatch.model import (
@@ -306,7 +306,7 @@ class CacheIndex:
         """Choose a cache for a pod with these images (SPEC §3)."""
         policy = policy if policy is not None else MatchPolicy()
         pod = _Pod(images, f"pod {pod_name}" if pod_name else "pod")
-        when = _when(now)
+        when = micros_at(now)
         direct = self._direct(pod, policy)
         if direct is not None:
             return direct
@@ -316,7 +316,7 @@ class CacheIndex:
             policy.storage_gib,
             policy.arch,
             policy.os,
-            to_micros(when),
+            when,
         )
         return self._decide(pod, policy, pod_name, (tied, full, covered, distance))
 
@@ -352,7 +352,7 @@ class CacheIndex:
             raise ValidationError(
                 f"match_many: threads must be a positive integer, got {threads!r}"
             )
-        when = to_micros(_when(now))
+        when = micros_at(now)
         results: list[MatchResult | None] = [None] * n
         default = MatchPolicy()
         # Identical pods (replicas: the same image objects under the same
