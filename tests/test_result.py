@@ -102,3 +102,17 @@ def test_dataclass_helpers_still_work(results):
     assert dataclasses.asdict(result)["reason"] == result.reason
     changed = dataclasses.replace(result, full=0)
     assert changed.full == 0 and changed.reason == result.reason and changed != result
+
+
+def test_a_pickle_of_the_dataclass_result_still_loads():
+    # pickle.dumps(MatchResult("reject", "imc-x", True, 0, 0, 1, False, None, reason),
+    # protocol=2) when MatchResult was a frozen dataclass.
+    old = (
+        b"\x80\x02cfastmatch.result\nMatchResult\nq\x00)\x81q\x01]q\x02(X\x06\x00\x00\x00"
+        b"rejectq\x03X\x05\x00\x00\x00imc-xq\x04\x88K\x00K\x00K\x01\x89NX*\x00\x00\x00"
+        b"rejected: image cache imc-x does not existq\x05NNeb."
+    )
+    want = fm.MatchResult(
+        "reject", "imc-x", True, 0, 0, 1, False, None, "rejected: image cache imc-x does not exist"
+    )
+    assert pickle.loads(old) == want

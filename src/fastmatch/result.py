@@ -182,6 +182,10 @@ class MatchResult(_Fields):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (*self._key(), self.cache))
 
+    def __setstate__(self, state: list[Any]) -> None:
+        """Read a pickle of the dataclass MatchResult was: its fields, in order."""
+        MatchResult.__init__(self, *state)
+
 
 @dataclass(frozen=True)
 class _Shape:
