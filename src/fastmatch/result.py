@@ -14,19 +14,6 @@ Outcome = Literal["use", "none", "reject"]
 # A reason not yet worded: the function that words it, then its arguments.
 LazyReason = tuple[Any, ...]
 
-_FIELDS = (
-    "outcome",
-    "cache_id",
-    "named",
-    "full",
-    "covered",
-    "images",
-    "perfect",
-    "create",
-    "reason",
-    "distance",
-)
-
 
 class _Fields:
     """The storage of a :class:`MatchResult`, writable: results are built as this,
@@ -88,6 +75,7 @@ class MatchResult(_Fields):
     """
 
     __slots__ = ()
+    # The compared fields, in order (and positional patterns of ``match``).
     __match_args__ = (
         "outcome",
         "cache_id",
@@ -176,7 +164,9 @@ class MatchResult(_Fields):
         return hash(self._key())
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={value!r}" for name, value in zip(_FIELDS, self._key()))
+        fields = ", ".join(
+            f"{name}={value!r}" for name, value in zip(self.__match_args__, self._key())
+        )
         return f"{type(self).__qualname__}({fields})"
 
     def __reduce__(self) -> tuple[Any, ...]:
