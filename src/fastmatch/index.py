@@ -32,7 +32,7 @@ from fastmatch.model import (
     proposal_name,
 )
 from fastmatch.policy import MatchPolicy
-from fastmatch.result import MatchResult, _result
+from fastmatch.result import MatchResult, _Fields, _result
 from fastmatch.snapshot import Snapshot
 
 __all__ = ["CacheIndex", "UnknownCacheError"]
@@ -41,6 +41,7 @@ _BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
 _CHUNK = 4096  # pods encoded, scored and decided together by match_many
 _Scored = tuple[list[Any], int, int, int]
 _DEFAULT_POLICY = MatchPolicy()  # immutable, so one serves every call
+_new_fields = object.__new__
 
 
 class UnknownCacheError(FastmatchError, KeyError):
@@ -333,7 +334,7 @@ class CacheIndex:
             bar = policy.match_count
         else:
             bar = 0 if policy.allow_partial else 1
-        scored = self._core.score_one(
+        tied, full, covered, distance, pod_bytes = self._core.score_one(
             sizes,
             bar,
             policy.storage_gib,
@@ -341,7 +342,28 @@ class CacheIndex:
             policy.os,
             micros,
         )
-        return self._decide(pod, policy, pod_name, *scored)
+        if len(tied) == 1 and full == n:
+            # The common hit, _decide's first case inline: one best cache, holding
+            # every image, so nothing to propose.  Built as result._result builds.
+            best = tied[0]
+            if type(best) is not ImageCache:
+                best = self._resolve(best)
+            r = _new_fields(_Fields)
+            r.outcome = "use"
+            r.cache_id = best.id
+            r.named = False
+            r.full = full
+            r.covered = covered
+            r.images = n
+            r.perfect = True
+            r.create = None
+            r.distance = distance
+            r.cache = best
+            r._reason = None
+            r._why = (reason_used, best, False, full, n, covered, pod_bytes)
+            r.__class__ = MatchResult
+            return r  # type: ignore[return-value]
+        return self._decide(pod, policy, pod_name, tied, full, covered, distance, pod_bytes)
 
     def match_many(
         self,
