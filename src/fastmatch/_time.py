@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from time import time_ns
 
 from fastmatch.errors import ValidationError
 
-__all__ = ["EPOCH", "TimeLike", "to_datetime", "to_micros", "utcnow"]
+__all__ = ["EPOCH", "TimeLike", "micros_at", "to_datetime", "to_micros", "utcnow"]
 
 TimeLike = datetime | int | float | str
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -51,3 +52,26 @@ _MICROSECOND = timedelta(microseconds=1)
 def to_micros(value: datetime) -> int:
     """Microseconds since the epoch of an aware datetime, exactly (no float rounding)."""
     return (value - EPOCH) // _MICROSECOND
+
+
+# The last datetime read by micros_at and its micros: callers pass the same
+# ``now`` to many matches.  Datetimes are immutable, so identity is enough.
+_last: tuple[object, int] = (None, 0)
+
+
+def micros_at(value: TimeLike | None, where: str = "now") -> int:
+    """``to_micros(to_datetime(value, where))``, or the current time's if ``value`` is None.
+
+    Fast for what matching is called with: nothing, or the same datetime again.
+    """
+    global _last
+    if value is None:
+        return time_ns() // 1000
+    last = _last
+    if value is last[0]:
+        return last[1]
+    if type(value) is datetime and value.tzinfo is not None:
+        micros = (value - EPOCH) // _MICROSECOND
+        _last = (value, micros)
+        return micros
+    return to_micros(to_datetime(value, where))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastmatch import _core
-from fastmatch._time import TimeLike, to_datetime, to_micros, utcnow
+from fastmatch._time import TimeLike, micros_at, to_datetime, to_micros, utcnow
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.explain import reason_none, reason_rejected, reason_used
 from fastmatch.model import (
@@ -32,7 +32,7 @@ from fastmatch.model import (
     proposal_name,
 )
 from fastmatch.policy import MatchPolicy
-from fastmatch.result import MatchResult
+from fastmatch.result import MatchResult, _Fields, _result
 from fastmatch.snapshot import Snapshot
 
 __all__ = ["CacheIndex", "UnknownCacheError"]
@@ -40,6 +40,8 @@ __all__ = ["CacheIndex", "UnknownCacheError"]
 _BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
 _CHUNK = 4096  # pods encoded, scored and decided together by match_many
 _Scored = tuple[list[Any], int, int, int]
+_DEFAULT_POLICY = MatchPolicy()  # immutable, so one serves every call
+_new_fields = object.__new__
 
 
 class UnknownCacheError(FastmatchError, KeyError):
@@ -60,15 +62,21 @@ def _when(now: TimeLike | None) -> datetime:
     return utcnow() if now is None else to_datetime(now, "now")
 
 
+def _pod_images(images: Iterable[ImageLike], where: str) -> tuple[Image, ...]:
+    """A pod's distinct images; a pod without any is bad input."""
+    pod = distinct_images(images, where)
+    if not pod:
+        raise ValidationError(f"{where}: a pod needs at least one image")
+    return pod
+
+
 class _Pod:
     """A pod's images, ready for the core: distinct images and their layer sizes."""
 
     __slots__ = ("bytes", "images", "sizes")
 
     def __init__(self, images: Iterable[ImageLike], where: str) -> None:
-        self.images: tuple[Image, ...] = distinct_images(images, where)
-        if not self.images:
-            raise ValidationError(f"{where}: a pod needs at least one image")
+        self.images: tuple[Image, ...] = _pod_images(images, where)
         # The images' own dicts, read-only here: the core only reads them.
         self.sizes: list[dict[str, int]] = [image._sizes for image in self.images]
         self.bytes = 0  # set when the core encodes the pod
@@ -339,21 +347,58 @@ class CacheIndex:
         now: TimeLike | None = None,
     ) -> MatchResult:
         """Choose a cache for a pod with these images (SPEC §3)."""
-        policy = policy if policy is not None else MatchPolicy()
-        pod = _Pod(images, f"pod {pod_name}" if pod_name else "pod")
-        when = _when(now)
-        direct = self._direct(pod, policy)
-        if direct is not None:
-            return direct
-        tied, full, covered, distance, pod.bytes = self._core.score_one(
-            pod.sizes,
-            policy.min_full(len(pod.images)),
+        # This is a scheduler's hot path: the common pod (a list of one
+        # resolved image, the default policy) costs as little Python as can be.
+        if policy is None:
+            policy = _DEFAULT_POLICY
+        if type(images) is list and len(images) == 1 and type(images[0]) is Image:
+            image = images[0]
+            pod: tuple[Image, ...] = (image,)
+            sizes = [image._sizes]
+        else:
+            pod = _pod_images(images, f"pod {pod_name}" if pod_name else "pod")
+            # The images' own dicts, read-only here: the core only reads them.
+            sizes = [image._sizes for image in pod]
+        micros = micros_at(now)
+        if policy.cache_id is not None or not policy.auto:
+            return self._direct(pod, sizes, policy)
+        n = len(pod)
+        if policy.perfect_match:  # the bar: policy.min_full(n), inline
+            bar = n
+        elif policy.match_count is not None:
+            bar = policy.match_count
+        else:
+            bar = 0 if policy.allow_partial else 1
+        tied, full, covered, distance, pod_bytes = self._core.score_one(
+            sizes,
+            bar,
             policy.storage_gib,
             policy.arch,
             policy.os,
-            to_micros(when),
+            micros,
         )
-        return self._decide(pod, policy, pod_name, (tied, full, covered, distance))
+        if len(tied) == 1 and full == n:
+            # The common hit, _decide's first case inline: one best cache, holding
+            # every image, so nothing to propose.  Built as result._result builds.
+            best = tied[0]
+            if type(best) is not ImageCache:
+                best = self._resolve(best)
+            r = _new_fields(_Fields)
+            r.outcome = "use"
+            r.cache_id = best.id
+            r.named = False
+            r.full = full
+            r.covered = covered
+            r.images = n
+            r.perfect = True
+            r.create = None
+            r.distance = distance
+            r.cache = best
+            r._reason = None
+            r._why = (reason_used, best, False, full, n, covered, pod_bytes)
+            r.__class__ = MatchResult
+            return r  # type: ignore[return-value]
+        return self._decide(pod, policy, pod_name, tied, full, covered, distance, pod_bytes)
 
     def match_many(
         self,
@@ -387,9 +432,9 @@ class CacheIndex:
             raise ValidationError(
                 f"match_many: threads must be a positive integer, got {threads!r}"
             )
-        when = to_micros(_when(now))
+        when = micros_at(now)
         results: list[MatchResult | None] = [None] * n
-        default = MatchPolicy()
+        default = _DEFAULT_POLICY
         # Identical pods (replicas: the same image objects under the same
         # policy object) are scored once; each still gets a decision of its own.
         # The objects stay alive in pod_list and policy_list, so ids are unique.
@@ -408,7 +453,7 @@ class CacheIndex:
             result = shared.get(u)
             if result is None:
                 pod, policy = unique[u]
-                result = self._decide(pod, policy, names[i], scores[u])
+                result = self._decide(pod.images, policy, names[i], *scores[u], pod.bytes)
                 if result.create is None:
                     shared[u] = result
             results[i] = result
@@ -436,9 +481,8 @@ class CacheIndex:
                     u = seen.get(key)
                     if u is None:
                         pod = _Pod(images, f"pod {names[i] or i}")
-                        direct = self._direct(pod, policy)
-                        if direct is not None:
-                            results[i] = direct
+                        if policy.cache_id is not None or not policy.auto:
+                            results[i] = self._direct(pod.images, pod.sizes, policy)
                             continue
                         u = seen[key] = len(unique)
                         unique.append((pod, policy))
@@ -469,68 +513,105 @@ class CacheIndex:
                 collect(job, len(waiting) - 1)
         return [r for r in results if r is not None]
 
-    def _direct(self, pod: _Pod, policy: MatchPolicy) -> MatchResult | None:
+    def _direct(
+        self, pod: tuple[Image, ...], sizes: list[dict[str, int]], policy: MatchPolicy
+    ) -> MatchResult:
         """The decision when no scoring of all caches is needed: a named cache, or auto off."""
-        n = len(pod.images)
-        if policy.cache_id is not None:
-            while True:
-                value = self._caches.get(policy.cache_id)
-                cache = None if value is None else self._resolve(value)
-                if cache is None or cache.phase is not Phase.READY:
-                    return MatchResult(
-                        "reject",
-                        policy.cache_id,
-                        True,
-                        0,
-                        0,
-                        n,
-                        False,
-                        None,
-                        reason_rejected(policy.cache_id, cache),
-                    )
-                score = self._core.score_slot(self._slots.get(cache.id, -1), value, pod.sizes)
-                if score is not None:
-                    break  # else the cache was replaced under us: look again
-            full, covered, distance, pod.bytes = score
-            return MatchResult(
+        n = len(pod)
+        cache_id = policy.cache_id
+        if cache_id is None:  # automatic matching is off
+            return _result(
+                "none",
+                None,
+                False,
+                0,
+                0,
+                n,
+                False,
+                None,
+                (reason_none, policy, n, None),
+                None,
+                None,
+            )
+        while True:
+            value = self._caches.get(cache_id)
+            cache = None if value is None else self._resolve(value)
+            if cache is None or cache.phase is not Phase.READY:
+                return _result(
+                    "reject",
+                    cache_id,
+                    True,
+                    0,
+                    0,
+                    n,
+                    False,
+                    None,
+                    (reason_rejected, cache_id, cache),
+                    None,
+                    None,
+                )
+            score = self._core.score_slot(self._slots.get(cache.id, -1), value, sizes)
+            if score is not None:
+                break  # else the cache was replaced under us: look again
+        full, covered, distance, pod_bytes = score
+        return _result(
+            "use",
+            cache.id,
+            True,
+            full,
+            covered,
+            n,
+            full == n,
+            None,
+            (reason_used, cache, True, full, n, covered, pod_bytes),
+            distance,
+            cache,
+        )
+
+    def _decide(
+        self,
+        pod: tuple[Image, ...],
+        policy: MatchPolicy,
+        pod_name: str,
+        tied: list[Any],
+        full: int,
+        covered: int,
+        distance: int,
+        pod_bytes: int,
+    ) -> MatchResult:
+        """SPEC §3.6-3.8 from the core's best candidates (``tied``) and their scores."""
+        n = len(pod)
+        if len(tied) == 1 and full == n:  # the common hit: one best cache, holding it all
+            best = tied[0]
+            if type(best) is not ImageCache:
+                best = self._resolve(best)
+            return _result(
                 "use",
-                cache.id,
-                True,
+                best.id,
+                False,
                 full,
                 covered,
                 n,
-                full == n,
+                True,
                 None,
-                reason_used(cache, True, full, n, covered, pod.bytes),
+                (reason_used, best, False, full, n, covered, pod_bytes),
                 distance,
-                cache,
+                best,
             )
-        if not policy.auto:
-            return MatchResult(
-                "none", None, False, 0, 0, n, False, None, reason_none(policy, n, None)
-            )
-        return None
-
-    def _decide(
-        self, pod: _Pod, policy: MatchPolicy, pod_name: str, scored: _Scored
-    ) -> MatchResult:
-        """SPEC §3.6-3.8 from the core's best candidates."""
-        tied, full, covered, distance = scored
-        n = len(pod.images)
         create: CreateProposal | None = None
         creating: str | None = None
         if not tied or full < n:
-            building = self._building.get(frozenset(image.key for image in pod.images))
+            building = self._building.get(frozenset(image.key for image in pod))
             if building:
                 creating = min(building)
             else:
                 create = CreateProposal(
                     proposal_name(pod_name),
-                    pod.images,
+                    pod,
                     AUTO_CREATE_BASE_GIB + policy.extra_storage_gib,
                 )
         if not tied:
-            return MatchResult(
+            return _result(
                 "none",
                 None,
                 False,
@@ -539,13 +620,15 @@ class CacheIndex:
                 n,
                 False,
                 create,
-                reason_none(policy, n, create, creating),
+                (reason_none, policy, n, create, creating),
+                None,
+                None,
             )
         if len(tied) == 1:
             best = self._resolve(tied[0])
         else:  # exact tie on every score: the smallest id, for a deterministic choice
             best = min((self._resolve(c) for c in tied), key=lambda c: c.id)
-        return MatchResult(
+        return _result(
             "use",
             best.id,
             False,
@@ -554,7 +637,7 @@ class CacheIndex:
             n,
             full == n,
             create,
-            reason_used(best, False, full, n, covered, pod.bytes, create),
+            (reason_used, best, False, full, n, covered, pod_bytes, create),
             distance,
             best,
         )

@@ -400,10 +400,12 @@ def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Im
         return (images[0],)  # the common pod: one container, its image resolved
     seen: dict[str, Image] = {}
     for i, value in enumerate(images):
-        image = _to_image(value, f"{where} image {i}")
-        kept = seen.get(image.key)
+        # Where an image is wrong is worded only when it is.
+        image = value if type(value) is Image else _to_image(value, f"{where} image {i}")
+        key = image.digest if image.digest is not None else image.ref  # image.key
+        kept = seen.get(key)
         if kept is None or (not kept.layers and image.layers):
-            seen[image.key] = image
+            seen[key] = image
     return tuple(seen.values())
 
 
