@@ -48,7 +48,7 @@ import numpy as np
 cdef uint16_t UNUSABLE = 0xFFFF
 cdef uint32_t NOWHERE = 0xFFFFFFFF
 
-__all__ = ["Core", "NEVER"]
+__all__ = ["NEVER", "Core", "replicas"]
 
 NEVER = INT64_MAX
 
@@ -1494,6 +1494,60 @@ cdef class Core:
                 core._lists_len[s] = core._lists.size() - core._lists_off[s]
                 lens_at += img_count[s]
         return core
+
+
+cdef inline uint64_t _mix(uint64_t h) noexcept nogil:
+    h ^= h >> 33
+    h *= <uint64_t>0xFF51AFD7ED558CCD
+    h ^= h >> 33
+    return h
+
+
+cdef inline bint _same_items(list a, list b):
+    cdef Py_ssize_t k
+    if len(a) != len(b):
+        return False
+    for k in range(len(a)):
+        if a[k] is not b[k]:
+            return False
+    return True
+
+
+def replicas(list pods, list policies):
+    """Group replicas: pods whose policy and images are the same objects, in order.
+
+    ``pods`` is a list of lists, ``policies`` a list as long.  Returns
+    ``(owner, firsts)``: pod ``i`` is in group ``owner[i]``, whose first pod
+    is ``firsts[owner[i]]``.  A Deployment's replicas share their image and
+    policy objects, so a caller matches each group once.
+    """
+    cdef Py_ssize_t n = len(pods), i, k
+    cdef unordered_map[uint64_t, uint32_t] table
+    cdef unordered_map[uint64_t, uint32_t].iterator it
+    cdef uint64_t h
+    cdef uint32_t g
+    cdef list pod, owner = [], firsts = []
+    if len(policies) != n:
+        raise ValueError("replicas: pods and policies differ in length")
+    for i in range(n):
+        pod = <list>pods[i]
+        policy = policies[i]
+        h = _mix(<uint64_t><size_t><void*>policy)
+        for k in range(len(pod)):
+            h = _mix(h ^ <uint64_t><size_t><void*>pod[k])
+        while True:
+            it = table.find(h)
+            if it == table.end():
+                g = len(firsts)
+                table[h] = g
+                firsts.append(i)
+                break
+            g = deref(it).second
+            if policies[firsts[g]] is policy and _same_items(pods[firsts[g]], pod):
+                break
+            h += 1  # another group has this fingerprint: look on
+        owner.append(g)
+    return owner, firsts
 
 
 cdef class _Scratch:

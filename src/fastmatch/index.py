@@ -10,7 +10,7 @@ import contextlib
 import io
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -38,7 +38,7 @@ from fastmatch.snapshot import Snapshot
 __all__ = ["CacheIndex", "UnknownCacheError"]
 
 _BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
-_CHUNK = 4096  # pods encoded, scored and decided together by match_many
+_CHUNK = 1024  # pods encoded, scored and decided together by match_many
 _Scored = tuple[list[Any], int, int, int]
 _DEFAULT_POLICY = MatchPolicy()  # immutable, so one serves every call
 _new_fields = object.__new__
@@ -68,6 +68,10 @@ def _pod_images(images: Iterable[ImageLike], where: str) -> tuple[Image, ...]:
     if not pod:
         raise ValidationError(f"{where}: a pod needs at least one image")
     return pod
+
+
+def _done(job: Future[list[_Scored]] | list[_Scored]) -> list[_Scored]:
+    return job if isinstance(job, list) else job.result()
 
 
 class _Pod:
@@ -415,10 +419,12 @@ class CacheIndex:
         the default policy).  The scoring runs without the GIL on ``threads``
         threads (default: every core this process may use).
         """
-        pod_list = [list(p) if not isinstance(p, (str, Image)) else [p] for p in pods]
+        pod_list = [
+            p if type(p) is list else [p] if isinstance(p, (str, Image)) else list(p) for p in pods
+        ]
         n = len(pod_list)
         if policies is None or isinstance(policies, MatchPolicy):
-            policy_list: Sequence[MatchPolicy | None] = [policies] * n
+            policy_list: list[MatchPolicy | None] = [policies] * n
         else:
             policy_list = list(policies)
             if len(policy_list) != n:
@@ -433,85 +439,68 @@ class CacheIndex:
                 f"match_many: threads must be a positive integer, got {threads!r}"
             )
         when = micros_at(now)
-        results: list[MatchResult | None] = [None] * n
-        default = _DEFAULT_POLICY
-        # Identical pods (replicas: the same image objects under the same
-        # policy object) are scored once; each still gets a decision of its own.
-        # The objects stay alive in pod_list and policy_list, so ids are unique.
-        seen: dict[tuple[Any, ...], int] = {}
-        unique: list[tuple[_Pod, MatchPolicy]] = []
-        scores: list[_Scored] = []  # by unique pod, filled chunk by chunk
-        waiting: list[list[int]] = []  # by chunk: pods whose unique pod it scores
-        chunk_of: list[int] = []  # by unique pod
+        # Replicas (the same image objects under the same policy object) are
+        # matched once: the pods come in groups, each group decided by its
+        # first pod.  Identity, not equality: hashing policies and images
+        # costs more than it saves, and callers share those objects.
+        owner, firsts = _core.replicas(pod_list, policy_list)
+        decided: list[MatchResult | None] = [None] * len(firsts)
+        # The groups the core scored: their pod, policy and scores.
+        scored: dict[int, tuple[_Pod, MatchPolicy, _Scored]] = {}
+        Chunk = list[tuple[int, _Pod, MatchPolicy]]
 
-        # A decision names the pod only in its proposal: without one, every
-        # replica shares the first replica's result object.
-        shared: dict[int, MatchResult] = {}
+        def decide(chunk: Chunk, scores: list[_Scored]) -> None:
+            for (g, pod, policy), score in zip(chunk, scores):
+                scored[g] = (pod, policy, score)
+                decided[g] = self._decide(pod.images, policy, names[firsts[g]], *score, pod.bytes)
 
-        def decide(i: int) -> None:
-            u = owner[i]
-            result = shared.get(u)
-            if result is None:
-                pod, policy = unique[u]
-                result = self._decide(pod.images, policy, names[i], *scores[u], pod.bytes)
-                if result.create is None:
-                    shared[u] = result
-            results[i] = result
-
-        def collect(job: Future[list[_Scored]] | list[_Scored], chunk: int) -> None:
-            scores.extend(job if isinstance(job, list) else job.result())
-            for i in waiting[chunk]:
-                decide(i)
-
-        owner = [0] * n
-        # With more than one thread, the next chunk is encoded (and the last
-        # one decided) here while the core scores this one without the GIL.
-        pipelined = threads > 1 and n > _CHUNK
+        # With more than one thread, a pool thread scores each chunk (without
+        # the GIL, on the other threads) while this one builds and encodes the
+        # next chunk and decides the last: Python's serial share overlaps the
+        # scoring instead of adding to it.
+        pipelined = threads > 1 and len(firsts) > _CHUNK
+        score_threads = threads - 1 if pipelined else threads
         with ThreadPoolExecutor(1) if pipelined else contextlib.nullcontext() as pool:
-            job: Future[list[_Scored]] | list[_Scored] | None = None
-            for chunk, start in enumerate(range(0, n, _CHUNK)):
+            pending: tuple[Chunk, Future[list[_Scored]] | list[_Scored]] | None = None
+            for start in range(0, len(firsts), _CHUNK):
                 batch = self._core.new_batch()
-                waiting.append([])
-                for i in range(start, min(n, start + _CHUNK)):
-                    images, pol = pod_list[i], policy_list[i]
-                    policy = pol if pol is not None else default
-                    # Identity, not equality: hashing a policy's fields costs more
-                    # than the lookup saves, and callers share policy objects.
-                    key = (id(policy), *map(id, images))
-                    u = seen.get(key)
-                    if u is None:
-                        pod = _Pod(images, f"pod {names[i] or i}")
-                        if policy.cache_id is not None or not policy.auto:
-                            results[i] = self._direct(pod.images, pod.sizes, policy)
-                            continue
-                        u = seen[key] = len(unique)
-                        unique.append((pod, policy))
-                        chunk_of.append(chunk)
-                        pod.bytes = self._core.encode(
-                            batch,
-                            pod.sizes,
-                            policy.min_full(len(pod.images)),
-                            policy.storage_gib,
-                            policy.arch,
-                            policy.os,
-                        )
-                    owner[i] = u
-                    if u < len(scores):
-                        decide(i)
-                    else:
-                        waiting[chunk_of[u]].append(i)
-                # Queue this chunk before deciding the last one, so that the
-                # core is never idle while Python works.
-                previous = job
+                chunk: Chunk = []
+                for g in range(start, min(start + _CHUNK, len(firsts))):
+                    i = firsts[g]
+                    pol = policy_list[i]
+                    policy = pol if pol is not None else _DEFAULT_POLICY
+                    pod = _Pod(pod_list[i], f"pod {names[i] or i}")
+                    if policy.cache_id is not None or not policy.auto:
+                        decided[g] = self._direct(pod.images, pod.sizes, policy)
+                        continue
+                    pod.bytes = self._core.encode(
+                        batch,
+                        pod.sizes,
+                        policy.min_full(len(pod.images)),
+                        policy.storage_gib,
+                        policy.arch,
+                        policy.os,
+                    )
+                    chunk.append((g, pod, policy))
+                job: Future[list[_Scored]] | list[_Scored]
                 if pool is not None:
-                    job = pool.submit(self._core.score_batch, batch, when, threads)
+                    job = pool.submit(self._core.score_batch, batch, when, score_threads)
                 else:
                     job = self._core.score_batch(batch, when, threads)
-                if previous is not None:
-                    collect(previous, chunk - 1)
-            if job is not None:
-                collect(job, len(waiting) - 1)
-        return [r for r in results if r is not None]
+                if pending is not None:
+                    decide(pending[0], _done(pending[1]))
+                pending = (chunk, job)
+            if pending is not None:
+                decide(pending[0], _done(pending[1]))
+        results: list[MatchResult] = [decided[g] for g in owner]  # type: ignore[misc]
+        if pod_names is not None and any(r.create is not None for r in decided if r):
+            # A decision names its pod only in a proposal: a replica with
+            # another name gets a decision of its own.
+            for i, g in enumerate(owner):
+                if results[i].create is not None and names[i] != names[firsts[g]]:
+                    pod, policy, score = scored[g]
+                    results[i] = self._decide(pod.images, policy, names[i], *score, pod.bytes)
+        return results
 
     def _direct(
         self, pod: tuple[Image, ...], sizes: list[dict[str, int]], policy: MatchPolicy
