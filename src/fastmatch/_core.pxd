@@ -98,6 +98,7 @@ cdef class Core:
     cdef pthread_rwlock_t _lock
     cdef pthread_mutex_t _writer  # serializes writers; readers never take it
     cdef dict _ids
+    cdef dict _encoded  # id(pod image's dict) -> _Encoded, for images seen before
     cdef list _keys
     cdef vector[vector[uint32_t]] _post
     cdef vector[uint32_t] _pair_layer

@@ -47,6 +47,8 @@ import numpy as np
 
 cdef uint16_t UNUSABLE = 0xFFFF
 cdef uint32_t NOWHERE = 0xFFFFFFFF
+# Pod images whose encoding is remembered, at most (then the memo starts afresh).
+cdef Py_ssize_t ENCODED_MAX = 1 << 16
 
 __all__ = ["NEVER", "Core", "replicas"]
 
@@ -148,6 +150,14 @@ cdef bint _known_before(const Known& a, const Known& b) noexcept nogil:
     return a.lid < b.lid
 
 
+cdef class _Encoded:
+    """A pod image whose every key is interned, encoded: its (id, size) pairs by id."""
+
+    cdef object source  # its {key: size} dict, kept alive so that its id stays its own
+    cdef vector[Known] known
+    cdef uint64_t hash
+
+
 cdef class _Batch:
     """Pods encoded for the kernels: flat arrays plus per-pod offsets."""
 
@@ -224,6 +234,7 @@ cdef class Core:
         pthread_rwlock_init(&self._lock, NULL)
         pthread_mutex_init(&self._writer, NULL)
         self._ids = {}
+        self._encoded = {}
         self._keys = []
         self._objs = []
         self._platforms = {}
@@ -1152,12 +1163,26 @@ cdef class Core:
         cdef int64_t size
         cdef PyObject* found
         cdef uint32_t lid
-        cdef size_t i, run, first = batch.known.size()
+        cdef size_t i, run, mine, first = batch.known.size()
         cdef bint ok
+        cdef _Encoded enc
         batch.img_start.push_back(batch.img_off.size() - 1)
         for sizes in images:
-            ok = len(sizes) > 0
             run = batch.img_layers.size()
+            found = PyDict_GetItem(self._encoded, id(sizes))
+            if found != NULL and (<_Encoded>found).source is sizes:
+                # Seen before with every key known: ids never change, so
+                # neither does its encoding.
+                enc = <_Encoded>found
+                for i in range(enc.known.size()):
+                    batch.known.push_back(enc.known[i])
+                    batch.img_layers.push_back(enc.known[i].lid)
+                batch.img_hash.push_back(enc.hash)
+                batch.img_off.push_back(batch.img_layers.size())
+                batch.img_ok.push_back(1)
+                continue
+            ok = len(sizes) > 0
+            mine = batch.known.size()
             for key, value in sizes.items():
                 size = value
                 found = PyDict_GetItem(self._ids, key)
@@ -1179,6 +1204,14 @@ cdef class Core:
                 sort(batch.img_layers.begin() + run, batch.img_layers.end())
                 batch.img_hash.push_back(_fingerprint(batch.img_layers.data() + run,
                                                       batch.img_layers.size() - run))
+                enc = _Encoded.__new__(_Encoded)
+                enc.source = sizes
+                enc.known.assign(batch.known.begin() + mine, batch.known.end())
+                sort(enc.known.begin(), enc.known.end(), _known_before)
+                enc.hash = batch.img_hash.back()
+                if len(self._encoded) >= ENCODED_MAX:
+                    self._encoded.clear()  # a bounded memo: start afresh
+                self._encoded[id(sizes)] = enc
             batch.img_off.push_back(batch.img_layers.size())
             batch.img_ok.push_back(<uint8_t>ok)
         # The pod's distinct known layers, sorted; the last size of a layer wins.
