@@ -445,14 +445,17 @@ class CacheIndex:
         # costs more than it saves, and callers share those objects.
         owner, firsts = _core.replicas(pod_list, policy_list)
         decided: list[MatchResult | None] = [None] * len(firsts)
-        # The groups the core scored: their pod, policy and scores.
-        scored: dict[int, tuple[_Pod, MatchPolicy, _Scored]] = {}
+        # Groups whose decision proposes a cache (which names the pod), with
+        # what it was made of: another replica's name needs its own proposal.
+        proposing: dict[int, tuple[_Pod, MatchPolicy, _Scored]] = {}
         Chunk = list[tuple[int, _Pod, MatchPolicy]]
 
         def decide(chunk: Chunk, scores: list[_Scored]) -> None:
             for (g, pod, policy), score in zip(chunk, scores):
-                scored[g] = (pod, policy, score)
-                decided[g] = self._decide(pod.images, policy, names[firsts[g]], *score, pod.bytes)
+                result = self._decide(pod.images, policy, names[firsts[g]], *score, pod.bytes)
+                decided[g] = result
+                if result.create is not None and pod_names is not None:
+                    proposing[g] = (pod, policy, score)
 
         # With more than one thread, a pool thread scores each chunk (without
         # the GIL, on the other threads) while this one builds and encodes the
@@ -493,12 +496,10 @@ class CacheIndex:
             if pending is not None:
                 decide(pending[0], _done(pending[1]))
         results: list[MatchResult] = [decided[g] for g in owner]  # type: ignore[misc]
-        if pod_names is not None and any(r.create is not None for r in decided if r):
-            # A decision names its pod only in a proposal: a replica with
-            # another name gets a decision of its own.
+        if proposing:
             for i, g in enumerate(owner):
-                if results[i].create is not None and names[i] != names[firsts[g]]:
-                    pod, policy, score = scored[g]
+                if g in proposing and names[i] != names[firsts[g]]:
+                    pod, policy, score = proposing[g]
                     results[i] = self._decide(pod.images, policy, names[i], *score, pod.bytes)
         return results
 
