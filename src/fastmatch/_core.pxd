@@ -62,10 +62,17 @@ cdef struct Pod:
     int64_t now
 
 
+cdef struct Known:
+    # A layer id with its size, as a pod's image gives it.
+    uint32_t lid
+    int64_t size
+
+
 cdef struct Staged:
     # A cache being added: what the Python half prepared for the C half: its
     # distinct layer ids (sorted), and the images it lists as sorted runs.
     vector[uint32_t] row
+    vector[uint32_t] merged  # scratch for building the row
     vector[uint32_t] img_layers
     vector[uint32_t] img_off
     vector[uint64_t] img_hash
@@ -81,7 +88,7 @@ cdef struct Held:
     vector[uint32_t] run
     vector[uint32_t] holders
     uint64_t hash
-    uint32_t listed  # how many slots list it; it is dropped at zero
+    uint32_t listed  # how many slots list it (unlisted images are dropped in sweeps)
     uint32_t anchor  # a layer of the run: a slot holds it only if it holds that layer
     uint32_t next  # the next image anchored at the same layer, or NOWHERE
 
@@ -115,8 +122,10 @@ cdef class Core:
     cdef vector[int32_t] _arch
     cdef vector[int32_t] _os
     cdef vector[uint32_t] _free
+    cdef Staged _staged  # a writer's scratch, reused (writers hold _writer)
     cdef vector[Held] _held
     cdef vector[uint32_t] _held_free
+    cdef int64_t _unlisted  # held images no slot lists (kept until they are many)
     cdef unordered_map[uint64_t, uint32_t] _held_by_hash
     cdef vector[uint32_t] _anchored  # by layer id: the first image anchored there
     cdef vector[uint32_t] _lists  # by slot (CSR): the images the slot lists
@@ -146,8 +155,10 @@ cdef class Core:
     cdef void _place_held(self, uint32_t e) noexcept nogil
     cdef void _drop_held(self, uint32_t e) noexcept nogil
     cdef void _list_images(self, Staged* st) noexcept nogil
+    cdef inline bint _lists_it(self, uint32_t slot, uint32_t e) noexcept nogil
     cdef void _hold(self, uint32_t slot) noexcept nogil
     cdef void _unhold(self, uint32_t slot) noexcept nogil
+    cdef void _remember(self, dict image, vector[Known]* known, uint64_t h)
     cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
                          object arch, object os) except? -1
     cdef bint _usable(self, uint32_t slot, const Pod* q) noexcept nogil

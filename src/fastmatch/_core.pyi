@@ -1,5 +1,5 @@
 # What the compiled core exports (see _core.pyx); kept by hand, as pandas does.
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy.typing as npt
@@ -52,7 +52,7 @@ class Core:
         self,
         objs: list[Any],
         keys: list[Iterable[str]],
-        images: list[list[Iterable[str]]],
+        images: list[Sequence[Iterable[str]]],
         nbytes: list[int],
         created: list[int],
         expires: list[int],

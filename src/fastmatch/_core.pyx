@@ -36,10 +36,11 @@ upsert, never torn.  Locks are always taken with the GIL released.
 cimport cython
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItemWithError
+from cpython.long cimport PyLong_FromVoidPtr
 from cpython.ref cimport PyObject
 from cython.operator cimport dereference as deref
-from libcpp.algorithm cimport sort, stable_sort, unique
+from libcpp.algorithm cimport merge, sort, stable_sort, unique
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
@@ -141,11 +142,6 @@ cdef inline void _prepare(Acc* a, size_t capacity) noexcept nogil:
     a.ties.clear()
 
 
-cdef struct Known:
-    uint32_t lid
-    int64_t size
-
-
 cdef bint _known_before(const Known& a, const Known& b) noexcept nogil:
     return a.lid < b.lid
 
@@ -242,6 +238,7 @@ cdef class Core:
         self._live = 0
         self._strategy = 0
         self._garbage = 0
+        self._unlisted = 0
         self._pairs = 0
 
     def __dealloc__(self):
@@ -319,10 +316,10 @@ cdef class Core:
 
     cdef uint32_t _intern(self, object key, list new_keys, dict fresh, uint32_t next_id):
         # The id of a layer key: known, new in this write, or the next one.
-        cdef PyObject* found = PyDict_GetItem(self._ids, key)
+        cdef PyObject* found = PyDict_GetItemWithError(self._ids, key)
         cdef uint32_t lid
         if found == NULL:
-            found = PyDict_GetItem(fresh, key)
+            found = PyDict_GetItemWithError(fresh, key)
         if found != NULL:
             return <uint32_t>(<object>found)
         lid = next_id + len(new_keys)
@@ -338,7 +335,11 @@ cdef class Core:
         # runs with their fingerprints (new keys get the next ids, published
         # only once their posting lists exist), its platforms, its slot.
         cdef uint32_t next_id = len(self._keys)
-        cdef size_t run
+        cdef size_t run, i
+        cdef PyObject* found
+        cdef _Encoded enc
+        cdef vector[Known] known
+        cdef bint everything
         cdef dict fresh = {}  # keys first seen in this write
         st.row.clear()
         st.img_layers.clear()
@@ -347,19 +348,45 @@ cdef class Core:
         st.img_off.push_back(0)
         for key in keys:
             st.row.push_back(self._intern(key, new_keys, fresh, next_id))
+        sort(st.row.begin(), st.row.end())
         for image in images:
             run = st.img_layers.size()
-            for key in image:
-                st.img_layers.push_back(self._intern(key, new_keys, fresh, next_id))
-            if st.img_layers.size() == run:
-                continue  # no layers at all: nothing to hold
-            sort(st.img_layers.begin() + run, st.img_layers.end())
+            found = PyDict_GetItemWithError(self._encoded, PyLong_FromVoidPtr(<void*>image))
+            if found != NULL and (<_Encoded>found).source is image:
+                # An image met before with every key known (see _encode).
+                enc = <_Encoded>found
+                for i in range(enc.known.size()):
+                    st.img_layers.push_back(enc.known[i].lid)
+                st.img_hash.push_back(enc.hash)
+            else:
+                known.clear()
+                everything = type(image) is dict
+                if everything:
+                    for key, value in (<dict>image).items():
+                        found = PyDict_GetItemWithError(self._ids, key)
+                        if found != NULL:
+                            known.push_back(Known(<uint32_t>(<object>found), value))
+                            st.img_layers.push_back(known.back().lid)
+                        else:
+                            everything = False
+                            st.img_layers.push_back(self._intern(key, new_keys, fresh, next_id))
+                else:
+                    for key in image:
+                        st.img_layers.push_back(self._intern(key, new_keys, fresh, next_id))
+                if st.img_layers.size() == run:
+                    continue  # no layers at all: nothing to hold
+                sort(st.img_layers.begin() + run, st.img_layers.end())
+                st.img_hash.push_back(_fingerprint(st.img_layers.data() + run,
+                                                   st.img_layers.size() - run))
+                if everything:
+                    self._remember(image, &known, st.img_hash.back())
             st.img_off.push_back(st.img_layers.size())
-            st.img_hash.push_back(_fingerprint(st.img_layers.data() + run,
-                                               st.img_layers.size() - run))
-            # A listed image lies inside its cache, whatever ``keys`` said.
-            st.row.insert(st.row.end(), st.img_layers.begin() + run, st.img_layers.end())
-        sort(st.row.begin(), st.row.end())
+            # A listed image lies inside its cache, whatever ``keys`` said:
+            # the row is the merge of the sorted runs.
+            st.merged.resize(st.row.size() + st.img_layers.size() - run)
+            merge(st.row.begin(), st.row.end(), st.img_layers.begin() + run,
+                  st.img_layers.end(), st.merged.begin())
+            st.row.swap(st.merged)
         st.row.erase(unique(st.row.begin(), st.row.end()), st.row.end())
         st.arch = self._platform(arch, True)
         st.os = self._platform(os, True)
@@ -471,9 +498,19 @@ cdef class Core:
                                    True)
                 if e == NOWHERE:
                     continue
+            elif self._held[e].listed == 0:
+                self._unlisted -= 1  # listed again before it was swept
             self._held[e].listed += 1
             self._lists.push_back(e)
         self._lists_len[slot] = self._lists.size() - self._lists_off[slot]
+
+    cdef inline bint _lists_it(self, uint32_t slot, uint32_t e) noexcept nogil:
+        # Does the slot list image e (so it holds it, no merge needed)?
+        cdef int64_t j
+        for j in range(self._lists_off[slot], self._lists_off[slot] + self._lists_len[slot]):
+            if self._lists[j] == e:
+                return True
+        return False
 
     cdef void _hold(self, uint32_t slot) noexcept nogil:
         # Add a new slot to the holders of every image it holds: those are
@@ -485,7 +522,8 @@ cdef class Core:
             e = self._anchored[row[i]]
             while e != NOWHERE:
                 img = &self._held[e]
-                if _contains_all(img.run.data(), img.run.size(), row, n):
+                if self._lists_it(slot, e) or _contains_all(img.run.data(), img.run.size(),
+                                                           row, n):
                     pos = _lower_bound(img.holders.data(), 0, img.holders.size(), slot)
                     img.holders.insert(img.holders.begin() + pos, slot)
                 e = img.next
@@ -508,8 +546,15 @@ cdef class Core:
             e = self._lists[j]
             self._held[e].listed -= 1
             if self._held[e].listed == 0:
-                self._drop_held(e)
+                self._unlisted += 1
         self._lists_len[slot] = 0
+        if self._unlisted > 1024 and self._unlisted * 2 > <int64_t>self._held_by_hash.size():
+            # Images no slot lists any more stay held (a cache for them often
+            # comes back, as churn recreates caches) until they are half of all.
+            for e in range(self._held.size()):
+                if self._held[e].listed == 0 and self._held[e].run.size():
+                    self._drop_held(e)
+            self._unlisted = 0
 
     cdef void _insert_locked(self, Staged* st, int64_t nbytes, int64_t created,
                              int64_t expires, int32_t size_gib) noexcept nogil:
@@ -629,7 +674,7 @@ cdef class Core:
         (its ``{key: size}`` dict): the core holds those images (see above).
         The slot holds their keys and any further ``keys`` (an iterable).
         """
-        cdef Staged st
+        cdef Staged* st = &self._staged  # writers take turns: one will do
         cdef list new_keys = []
         cdef uint32_t old = <uint32_t>slot
         with nogil:
@@ -637,12 +682,12 @@ cdef class Core:
         try:
             if slot >= 0:
                 self._check_slot(slot)
-            self._stage(obj, keys, images, arch, os, new_keys, &st)
+            self._stage(obj, keys, images, arch, os, new_keys, st)
             with nogil:
                 self._wrlock()
                 if slot >= 0:
                     self._remove_locked(old)
-                self._insert_locked(&st, nbytes, created, expires, size_gib)
+                self._insert_locked(st, nbytes, created, expires, size_gib)
                 self._unlock()
             self._publish(new_keys)
             if slot >= 0:
@@ -690,19 +735,19 @@ cdef class Core:
                 for key in keys[c]:
                     row.push_back(self._intern(key, new_keys, fresh, 0))
                 for image in images[c]:
-                    found = memo.get(id(image))
+                    found = memo.get(PyLong_FromVoidPtr(<void*>image))
                     if found is None:
                         start = runs.size()
                         for key in image:
                             runs.push_back(self._intern(key, new_keys, fresh, 0))
                         if runs.size() == start:
-                            found = memo[id(image)] = -1
+                            found = memo[PyLong_FromVoidPtr(<void*>image)] = -1
                         else:
                             sort(runs.begin() + start, runs.end())
                             run_off.push_back(runs.size())
                             run_hash.push_back(_fingerprint(runs.data() + start,
                                                             runs.size() - start))
-                            found = memo[id(image)] = run_off.size() - 2
+                            found = memo[PyLong_FromVoidPtr(<void*>image)] = run_off.size() - 2
                     r = found
                     if r < 0:
                         continue
@@ -819,6 +864,7 @@ cdef class Core:
                     for j in range(self._lists_off[s], self._lists_off[s] + self._lists_len[s]):
                         listed[self._lists[j]] = listed.get(self._lists[j], 0) + 1
             free = {self._held_free[j] for j in range(self._held_free.size())}
+            unlisted = 0
             for e in range(self._held.size()):
                 if e in free:
                     assert e not in listed, f"dropped image {e} is still listed"
@@ -829,8 +875,9 @@ cdef class Core:
                             self._off[s], self._off[s] + self._len[s])}]
                 got = list(self._held[e].holders)
                 assert got == want, f"image {e} {run}: holders {got}, want {want}"
-                assert self._held[e].listed == listed.get(e, 0) > 0, (
+                assert self._held[e].listed == listed.get(e, 0), (
                     f"image {e}: listed {self._held[e].listed}, want {listed.get(e, 0)}")
+                unlisted += self._held[e].listed == 0
                 assert self._find_held(self._held[e].run.data(), len(run),
                                        _fingerprint(self._held[e].run.data(), len(run))) == e
                 assert self._held[e].anchor in run
@@ -841,6 +888,8 @@ cdef class Core:
                     j = self._held[j].next
                 assert chain.count(e) == 1, f"image {e} is {chain.count(e)} times on its anchor"
             assert <size_t>self._held_by_hash.size() == self._held.size() - len(free)
+            assert unlisted == self._unlisted, (
+                f"{unlisted} images unlisted, counted {self._unlisted}")
         finally:
             self._unlock()
 
@@ -1154,6 +1203,18 @@ cdef class Core:
         """
         return self._encode(batch, images, bar, storage, arch, os)
 
+    cdef void _remember(self, dict image, vector[Known]* known, uint64_t h):
+        # Remember an image whose every key is interned (ids never change, so
+        # neither does its encoding): its (id, size) pairs by id, its fingerprint.
+        cdef _Encoded enc = _Encoded.__new__(_Encoded)
+        enc.source = image
+        enc.known.swap(known[0])
+        sort(enc.known.begin(), enc.known.end(), _known_before)
+        enc.hash = h
+        if len(self._encoded) >= ENCODED_MAX:
+            self._encoded.clear()  # a bounded memo: start afresh
+        self._encoded[PyLong_FromVoidPtr(<void*>image)] = enc
+
     cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
                          object arch, object os) except? -1:
         cdef _Batch batch = <_Batch>into
@@ -1166,10 +1227,11 @@ cdef class Core:
         cdef size_t i, run, mine, first = batch.known.size()
         cdef bint ok
         cdef _Encoded enc
+        cdef vector[Known] known
         batch.img_start.push_back(batch.img_off.size() - 1)
         for sizes in images:
             run = batch.img_layers.size()
-            found = PyDict_GetItem(self._encoded, id(sizes))
+            found = PyDict_GetItemWithError(self._encoded, PyLong_FromVoidPtr(<void*>sizes))
             if found != NULL and (<_Encoded>found).source is sizes:
                 # Seen before with every key known: ids never change, so
                 # neither does its encoding.
@@ -1185,7 +1247,7 @@ cdef class Core:
             mine = batch.known.size()
             for key, value in sizes.items():
                 size = value
-                found = PyDict_GetItem(self._ids, key)
+                found = PyDict_GetItemWithError(self._ids, key)
                 if found == NULL:
                     ok = False  # a layer no cache holds: the image is never full
                     if unknown is None:
@@ -1204,14 +1266,8 @@ cdef class Core:
                 sort(batch.img_layers.begin() + run, batch.img_layers.end())
                 batch.img_hash.push_back(_fingerprint(batch.img_layers.data() + run,
                                                       batch.img_layers.size() - run))
-                enc = _Encoded.__new__(_Encoded)
-                enc.source = sizes
-                enc.known.assign(batch.known.begin() + mine, batch.known.end())
-                sort(enc.known.begin(), enc.known.end(), _known_before)
-                enc.hash = batch.img_hash.back()
-                if len(self._encoded) >= ENCODED_MAX:
-                    self._encoded.clear()  # a bounded memo: start afresh
-                self._encoded[id(sizes)] = enc
+                known.assign(batch.known.begin() + mine, batch.known.end())
+                self._remember(sizes, &known, batch.img_hash.back())
             batch.img_off.push_back(batch.img_layers.size())
             batch.img_ok.push_back(<uint8_t>ok)
         # The pod's distinct known layers, sorted; the last size of a layer wins.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fastmatch import _core
-from fastmatch._time import TimeLike, micros_at, to_datetime, to_micros, utcnow
+from fastmatch._time import TimeLike, micros_at, to_datetime, utcnow
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.explain import reason_none, reason_rejected, reason_used
 from fastmatch.model import (
@@ -124,17 +124,14 @@ class CacheIndex:
         if not latest:
             return
         ready = [c for c in latest.values() if c.phase is Phase.READY]
-        expires = []
-        for cache in ready:
-            expires_at = cache.expires_at
-            expires.append(_core.NEVER if expires_at is None else to_micros(expires_at))
+        never = _core.NEVER
         self._core.build(
             ready,
             [c._identities for c in ready],
-            [[image._sizes for image in c.images] for c in ready],
+            [c._image_sizes for c in ready],
             [c.bytes for c in ready],
-            [to_micros(c.created) for c in ready],
-            expires,
+            [c._span[0] for c in ready],
+            [never if c._span[1] is None else c._span[1] for c in ready],
             [c.size_gib for c in ready],
             [c.arch for c in ready],
             [c.os for c in ready],
@@ -248,15 +245,10 @@ class CacheIndex:
         """
         if not isinstance(cache, ImageCache):
             raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
-        # Everything that can fail is computed before anything changes.
         # The core holds the images' layers and the pseudo-layers of their
-        # identities; it only iterates the keys of the images' dicts.
-        keys = cache._identities
-        images = [image._sizes for image in cache.images]
-        nbytes = cache.bytes
-        expires_at = cache.expires_at
-        expires = _core.NEVER if expires_at is None else to_micros(expires_at)
-        created = to_micros(cache.created)
+        # identities; it only iterates the keys of the images' dicts.  All of
+        # it was derived (and checked) when the cache was made.
+        created, expires = cache._span
         with self._write:
             old = self._caches.get(cache.id)
             slot = self._slots.get(cache.id, -1)
@@ -264,11 +256,11 @@ class CacheIndex:
                 self._slots[cache.id] = self._core.replace(
                     slot,
                     cache,
-                    keys,
-                    images,
-                    nbytes,
+                    cache._identities,
+                    cache._image_sizes,
+                    cache.bytes,
                     created,
-                    expires,
+                    _core.NEVER if expires is None else expires,
                     cache.size_gib,
                     cache.arch,
                     cache.os,

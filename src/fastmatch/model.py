@@ -13,7 +13,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from fastmatch._time import TimeLike, to_datetime, utcnow
+from fastmatch._time import TimeLike, to_datetime, to_micros, utcnow
 from fastmatch.digest import validate_digest
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.imageref import parse_reference
@@ -246,6 +246,12 @@ class ImageCache:
     # The pseudo-layer keys of the images' identities (every reference and
     # digest they answer to), so that a pod naming an unresolved image matches.
     _identities: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+    # What the index hands its core, derived once: the images' {key: size}
+    # dicts, and creation and expiry in epoch microseconds (None: never).
+    _image_sizes: tuple[dict[str, int], ...] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _span: tuple[int, int | None] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self,
@@ -380,6 +386,13 @@ class ImageCache:
         for key in identities:
             sizes[key] = 0
         object.__setattr__(self, "_identities", tuple(identities))
+        object.__setattr__(self, "_image_sizes", tuple(image._sizes for image in self.images))
+        expires_at = self.expires_at
+        object.__setattr__(
+            self,
+            "_span",
+            (to_micros(self.created), None if expires_at is None else to_micros(expires_at)),
+        )
         return sizes
 
     @property
