@@ -522,8 +522,8 @@ cdef class Core:
             e = self._anchored[row[i]]
             while e != NOWHERE:
                 img = &self._held[e]
-                if self._lists_it(slot, e) or _contains_all(img.run.data(), img.run.size(),
-                                                           row, n):
+                if self._lists_it(slot, e) or _contains_all(
+                        img.run.data(), img.run.size(), row, n):
                     pos = _lower_bound(img.holders.data(), 0, img.holders.size(), slot)
                     img.holders.insert(img.holders.begin() + pos, slot)
                 e = img.next
