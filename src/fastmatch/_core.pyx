@@ -68,6 +68,13 @@ cdef inline uint64_t _fingerprint(const uint32_t* run, int64_t k) noexcept nogil
     return h
 
 
+cdef inline tuple _seq(object items):
+    # A tuple to loop over by index: looping over anything else allocates an
+    # iterator object, and a bulk load that allocates per cache pays for
+    # garbage collections over the whole heap.
+    return items if type(items) is tuple else tuple(items)
+
+
 cdef inline uint32_t _lower_bound(const uint32_t* seg, uint32_t lo, uint32_t hi,
                                   uint32_t x) noexcept nogil:
     # The first index in [lo, hi) whose id is >= x (hi if none): binary search.
@@ -346,10 +353,10 @@ cdef class Core:
         st.img_off.clear()
         st.img_hash.clear()
         st.img_off.push_back(0)
-        for key in keys:
+        for key in _seq(keys):
             st.row.push_back(self._intern(key, new_keys, fresh, next_id))
         sort(st.row.begin(), st.row.end())
-        for image in images:
+        for image in _seq(images):
             run = st.img_layers.size()
             found = PyDict_GetItemWithError(self._encoded, PyLong_FromVoidPtr(<void*>image))
             if found != NULL and (<_Encoded>found).source is image:
@@ -712,7 +719,8 @@ cdef class Core:
         cdef vector[uint32_t] slot_runs  # by slot (CSR): the runs it lists
         cdef vector[int64_t] slot_runs_off
         cdef vector[uint32_t] row
-        cdef vector[uint32_t] counts
+        cdef vector[uint32_t] counts, cursor, order
+        cdef dict sizes
         cdef dict memo = {}  # id(image object) -> its run, or -1 (no keys)
         cdef dict fresh = {}
         cdef list new_keys = []
@@ -732,14 +740,19 @@ cdef class Core:
             slot_runs_off.push_back(0)
             for c in range(n):
                 row.clear()
-                for key in keys[c]:
+                for key in _seq(keys[c]):
                     row.push_back(self._intern(key, new_keys, fresh, 0))
-                for image in images[c]:
+                for image in _seq(images[c]):
                     found = memo.get(PyLong_FromVoidPtr(<void*>image))
                     if found is None:
                         start = runs.size()
-                        for key in image:
-                            runs.push_back(self._intern(key, new_keys, fresh, 0))
+                        if type(image) is dict:
+                            sizes = <dict>image
+                            for key in sizes:
+                                runs.push_back(self._intern(key, new_keys, fresh, 0))
+                        else:
+                            for key in image:
+                                runs.push_back(self._intern(key, new_keys, fresh, 0))
                         if runs.size() == start:
                             found = memo[PyLong_FromVoidPtr(<void*>image)] = -1
                         else:
@@ -773,17 +786,26 @@ cdef class Core:
             with nogil:
                 self._post.resize(nk)
                 self._anchored.assign(nk, NOWHERE)
-                counts.assign(nk, 0)
+                # The posting lists by a counting sort of the pairs on their
+                # layer: one scattered write per pair into a flat array, then
+                # each list copied out in one piece (pushing onto 100k lists
+                # at random would miss the cache twice a pair).
+                counts.assign(nk + 1, 0)
                 for i in range(self._pair_layer.size()):
-                    counts[self._pair_layer[i]] += 1
-                for i in range(counts.size()):
-                    self._post[i].reserve(counts[i])
+                    counts[self._pair_layer[i] + 1] += 1
+                for i in range(nk):
+                    counts[i + 1] += counts[i]
+                cursor.assign(counts.begin(), counts.end() - 1)
+                order.resize(self._pair_layer.size())
                 self._pair_pos.resize(self._pair_layer.size())
                 for slot in range(n):
                     for i in range(self._off[slot], self._off[slot] + self._len[slot]):
                         lid = self._pair_layer[i]
-                        self._pair_pos[i] = self._post[lid].size()
-                        self._post[lid].push_back(slot)
+                        order[cursor[lid]] = slot
+                        self._pair_pos[i] = cursor[lid] - counts[lid]
+                        cursor[lid] += 1
+                for i in range(nk):
+                    self._post[i].assign(order.begin() + counts[i], order.begin() + counts[i + 1])
                 self._lists_off.resize(n)
                 self._lists_len.resize(n)
                 for slot in range(n):
