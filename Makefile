@@ -37,7 +37,7 @@ test: lint pytest
 
 # The timing suite (not run by `make test`; see bench/README.md).
 bench: $(STAMP)
-	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=median,iqr,ops,rounds
+	$(BIN)/python -m pytest bench -m "not registry" -p no:randomly --benchmark-only --benchmark-disable-gc --benchmark-columns=median,iqr,ops,rounds
 
 # Rebuild the core with bounds, wraparound and None checks on (FASTMATCH_DEBUG).
 debug-build: $(STAMP)
