@@ -85,6 +85,29 @@ def test_building_from_a_list_equals_upserting_it_in_order(caches_, batch, now):
         pod_list, policy_list, now=now)
 
 
+def test_images_no_cache_lists_are_forgotten_in_sweeps():
+    # Each cache lists an image of its own; once they are all removed, the
+    # core sweeps the images no cache lists any more, and matches still work.
+    def image(i: int) -> fm.Image:
+        return fm.Image(f"app/svc-{i}:1", [fm.Layer(f"sha256:{i + 1:064x}", 100 + i)])
+
+    index = fm.CacheIndex([fm.ImageCache("imc-keep", [NGINX], created=NOW)])
+    many = [fm.ImageCache(f"imc-{i}", [image(i)], created=NOW) for i in range(1100)]
+    for cache in many:
+        index.upsert(cache)
+    index._core.check()
+    assert index.match([image(7)], now=NOW).cache_id == "imc-7"
+    for cache in many[:-1]:
+        index.remove(cache.id)
+    index._core.check()  # the sweep ran: counts and holder lists still exact
+    assert index.match([image(7)], now=NOW).outcome == "none"
+    assert index.match([image(1099)], now=NOW).cache_id == "imc-1099"
+    index.upsert(many[7])  # listed again after its image was swept
+    index._core.check()
+    assert index.match([image(7)], now=NOW).cache_id == "imc-7"
+    assert index.match([NGINX], now=NOW).cache_id == "imc-keep"
+
+
 def test_building_from_a_bad_list_names_the_culprit():
     with pytest.raises(fm.ValidationError, match="ImageCache, got dict"):
         fm.CacheIndex([fm.ImageCache("imc-1", [NGINX]), {"id": "imc-2"}])  # type: ignore[list-item]
