@@ -32,7 +32,7 @@ from fastmatch.model import (
     proposal_name,
 )
 from fastmatch.policy import MatchPolicy
-from fastmatch.result import MatchResult, _Fields, _result
+from fastmatch.result import MatchResult, _result
 from fastmatch.snapshot import Snapshot
 
 __all__ = ["CacheIndex", "UnknownCacheError"]
@@ -359,41 +359,14 @@ class CacheIndex:
         if policy.cache_id is not None or not policy.auto:
             return self._direct(pod, sizes, policy)
         n = len(pod)
-        if policy.perfect_match:  # the bar: policy.min_full(n), inline
-            bar = n
-        elif policy.match_count is not None:
-            bar = policy.match_count
-        else:
-            bar = 0 if policy.allow_partial else 1
         tied, full, covered, distance, pod_bytes = self._core.score_one(
             sizes,
-            bar,
+            policy.min_full(n),
             policy.storage_gib,
             policy.arch,
             policy.os,
             micros,
         )
-        if len(tied) == 1 and full == n:
-            # The common hit, _decide's first case inline: one best cache, holding
-            # every image, so nothing to propose.  Built as result._result builds.
-            best = tied[0]
-            if type(best) is not ImageCache:
-                best = self._resolve(best)
-            r = _new_fields(_Fields)
-            r.outcome = "use"
-            r.cache_id = best.id
-            r.named = False
-            r.full = full
-            r.covered = covered
-            r.images = n
-            r.perfect = True
-            r.create = None
-            r.distance = distance
-            r.cache = best
-            r._reason = None
-            r._why = (reason_used, best, False, full, n, covered, pod_bytes)
-            r.__class__ = MatchResult
-            return r  # type: ignore[return-value]
         return self._decide(pod, policy, pod_name, tied, full, covered, distance, pod_bytes)
 
     def match_many(
