@@ -74,18 +74,6 @@ def _done(job: Future[list[_Scored]] | list[_Scored]) -> list[_Scored]:
     return job if isinstance(job, list) else job.result()
 
 
-class _Pod:
-    """A pod's images, ready for the core: distinct images and their layer sizes."""
-
-    __slots__ = ("bytes", "images", "sizes")
-
-    def __init__(self, images: Iterable[ImageLike], where: str) -> None:
-        self.images: tuple[Image, ...] = _pod_images(images, where)
-        # The images' own dicts, read-only here: the core only reads them.
-        self.sizes: list[dict[str, int]] = [image._sizes for image in self.images]
-        self.bytes = 0  # set when the core encodes the pod
-
-
 class CacheIndex:
     """Image caches, indexed for matching pods against them (SPEC §3, §7).
 
@@ -412,20 +400,23 @@ class CacheIndex:
         decided: list[MatchResult | None] = [None] * len(firsts)
         # Groups whose decision proposes a cache (which names the pod), with
         # what it was made of: another replica's name needs its own proposal.
-        proposing: dict[int, tuple[_Pod, MatchPolicy, _Scored]] = {}
-        Chunk = list[tuple[int, _Pod, MatchPolicy]]
+        proposing: dict[int, tuple[tuple[Image, ...], MatchPolicy, _Scored, int]] = {}
+        # A chunk's groups the core scores: group, the pod's distinct images,
+        # its policy and its bytes.
+        Chunk = list[tuple[int, tuple[Image, ...], MatchPolicy, int]]
 
         def decide(chunk: Chunk, scores: list[_Scored]) -> None:
-            for (g, pod, policy), score in zip(chunk, scores):
-                result = self._decide(pod.images, policy, names[firsts[g]], *score, pod.bytes)
+            for (g, pod, policy, nbytes), score in zip(chunk, scores):
+                result = self._decide(pod, policy, names[firsts[g]], *score, nbytes)
                 decided[g] = result
                 if result.create is not None and pod_names is not None:
-                    proposing[g] = (pod, policy, score)
+                    proposing[g] = (pod, policy, score, nbytes)
 
         # With more than one thread, a pool thread scores each chunk (without
         # the GIL, on the other threads) while this one builds and encodes the
         # next chunk and decides the last: Python's serial share overlaps the
         # scoring instead of adding to it.
+        encode = self._core.encode
         pipelined = threads > 1 and len(firsts) > _CHUNK
         score_threads = threads - 1 if pipelined else threads
         with ThreadPoolExecutor(1) if pipelined else contextlib.nullcontext() as pool:
@@ -437,19 +428,25 @@ class CacheIndex:
                     i = firsts[g]
                     pol = policy_list[i]
                     policy = pol if pol is not None else _DEFAULT_POLICY
-                    pod = _Pod(pod_list[i], f"pod {names[i] or i}")
+                    images = pod_list[i]
+                    if len(images) == 1 and type(images[0]) is Image:  # the common pod
+                        pod: tuple[Image, ...] = (images[0],)
+                        sizes = [images[0]._sizes]
+                    else:
+                        pod = _pod_images(images, f"pod {names[i] or i}")
+                        sizes = [image._sizes for image in pod]
                     if policy.cache_id is not None or not policy.auto:
-                        decided[g] = self._direct(pod.images, pod.sizes, policy)
+                        decided[g] = self._direct(pod, sizes, policy)
                         continue
-                    pod.bytes = self._core.encode(
+                    nbytes = encode(
                         batch,
-                        pod.sizes,
-                        policy.min_full(len(pod.images)),
+                        sizes,
+                        policy.min_full(len(pod)),
                         policy.storage_gib,
                         policy.arch,
                         policy.os,
                     )
-                    chunk.append((g, pod, policy))
+                    chunk.append((g, pod, policy, nbytes))
                 job: Future[list[_Scored]] | list[_Scored]
                 if pool is not None:
                     job = pool.submit(self._core.score_batch, batch, when, score_threads)
@@ -464,8 +461,8 @@ class CacheIndex:
         if proposing:
             for i, g in enumerate(owner):
                 if g in proposing and names[i] != names[firsts[g]]:
-                    pod, policy, score = proposing[g]
-                    results[i] = self._decide(pod.images, policy, names[i], *score, pod.bytes)
+                    pod, policy, score, nbytes = proposing[g]
+                    results[i] = self._decide(pod, policy, names[i], *score, nbytes)
         return results
 
     def _direct(
