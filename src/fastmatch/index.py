@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -450,6 +451,10 @@ class CacheIndex:
                 job: Future[list[_Scored]] | list[_Scored]
                 if pool is not None:
                     job = pool.submit(self._core.score_batch, batch, when, score_threads)
+                    # Let the pool thread take the GIL now, for the moment it
+                    # needs before its scoring lets go of it, rather than after
+                    # this thread's next switch interval (5 ms: a chunk's worth).
+                    time.sleep(0)
                 else:
                     job = self._core.score_batch(batch, when, threads)
                 if pending is not None:
