@@ -154,6 +154,8 @@ cdef class Core:
                             bint place) noexcept nogil
     cdef void _place_held(self, uint32_t e) noexcept nogil
     cdef void _drop_held(self, uint32_t e) noexcept nogil
+    cdef void _list_run(self, const uint32_t* run, int64_t k, uint64_t h,
+                        bint place) noexcept nogil
     cdef void _list_images(self, Staged* st) noexcept nogil
     cdef inline bint _lists_it(self, uint32_t slot, uint32_t e) noexcept nogil
     cdef void _hold(self, uint32_t slot) noexcept nogil
@@ -168,6 +170,7 @@ cdef class Core:
     cdef void _full_by_probing(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
     cdef void _full_by_counting(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
     cdef void _full_by_holders(self, const Pod* q, uint32_t e, Acc* a) noexcept nogil
-    cdef bint _all_full(self, const Pod* q, const uint32_t* held, Acc* a, Out* o) noexcept nogil
+    cdef bint _all_full(self, const Pod* q, const uint32_t* held, int64_t known, Acc* a,
+                        Out* o) noexcept nogil
     cdef inline bint _touch(self, uint32_t s, const Pod* q, Acc* a) noexcept nogil
     cdef uint32_t _log_segment(self) noexcept nogil

@@ -23,18 +23,6 @@ class Core:
     @strategy.setter
     def strategy(self, value: str) -> None: ...
     def nbytes(self) -> int: ...
-    def add(
-        self,
-        obj: Any,
-        keys: Iterable[str],
-        images: Iterable[Iterable[str]],
-        nbytes: int,
-        created: int,
-        expires: int,
-        size_gib: int,
-        arch: str | None = None,
-        os: str | None = None,
-    ) -> int: ...
     def replace(
         self,
         slot: int,

@@ -489,26 +489,30 @@ cdef class Core:
         img.holders.shrink_to_fit()
         self._held_free.push_back(e)
 
+    cdef void _list_run(self, const uint32_t* run, int64_t k, uint64_t h,
+                        bint place) noexcept nogil:
+        # The slot being filled lists this run: find (or start holding) its
+        # image, count the listing and record it in the slot's list.
+        cdef uint32_t e = self._find_held(run, k, h)
+        if e == NOWHERE:
+            e = self._new_held(run, k, h, place)
+            if e == NOWHERE:
+                return
+        elif self._held[e].listed == 0:
+            self._unlisted -= 1  # listed again before it was swept
+        self._held[e].listed += 1
+        self._lists.push_back(e)
+
     cdef void _list_images(self, Staged* st) noexcept nogil:
         # Record the images slot st.slot lists, holding the new ones.  Runs
         # before the slot's own pairs exist, so new images' holders are the
         # other slots; :meth:`_hold` then adds this one.
-        cdef uint32_t slot = st.slot, e
+        cdef uint32_t slot = st.slot
         cdef size_t j
-        cdef const uint32_t* run
         self._lists_off[slot] = self._lists.size()
         for j in range(st.img_hash.size()):
-            run = st.img_layers.data() + st.img_off[j]
-            e = self._find_held(run, st.img_off[j + 1] - st.img_off[j], st.img_hash[j])
-            if e == NOWHERE:
-                e = self._new_held(run, st.img_off[j + 1] - st.img_off[j], st.img_hash[j],
-                                   True)
-                if e == NOWHERE:
-                    continue
-            elif self._held[e].listed == 0:
-                self._unlisted -= 1  # listed again before it was swept
-            self._held[e].listed += 1
-            self._lists.push_back(e)
+            self._list_run(st.img_layers.data() + st.img_off[j],
+                           st.img_off[j + 1] - st.img_off[j], st.img_hash[j], True)
         self._lists_len[slot] = self._lists.size() - self._lists_off[slot]
 
     cdef inline bint _lists_it(self, uint32_t slot, uint32_t e) noexcept nogil:
@@ -666,12 +670,6 @@ cdef class Core:
         self._lists.swap(layer)
         self._garbage = 0
 
-    def add(self, obj, keys, images, int64_t nbytes, int64_t created, int64_t expires,
-            int32_t size_gib, arch=None, os=None):
-        """Add a slot holding the layer ``keys``; return the slot."""
-        return self.replace(-1, obj, keys, images, nbytes, created, expires, size_gib, arch,
-                            os)
-
     def replace(self, int64_t slot, obj, keys, images, int64_t nbytes, int64_t created,
                 int64_t expires, int32_t size_gib, arch=None, os=None):
         """Swap the slot ``slot`` (or nothing, when -1) for a new one, atomically.
@@ -813,14 +811,8 @@ cdef class Core:
                     for j in range(slot_runs_off[slot], slot_runs_off[slot + 1]):
                         r = slot_runs[j]
                         off = run_off[r]
-                        e = self._find_held(runs.data() + off, run_off[r + 1] - off, run_hash[r])
-                        if e == NOWHERE:
-                            e = self._new_held(runs.data() + off, run_off[r + 1] - off,
-                                               run_hash[r], False)
-                            if e == NOWHERE:
-                                continue
-                        self._held[e].listed += 1
-                        self._lists.push_back(e)
+                        self._list_run(runs.data() + off, run_off[r + 1] - off, run_hash[r],
+                                       False)
                     self._lists_len[slot] = self._lists.size() - self._lists_off[slot]
                 # Every row is in: anchor each image at its rarest layer now.
                 for e in range(self._held.size()):
@@ -1024,7 +1016,8 @@ cdef class Core:
             if self._touch(s, q, a):
                 a.full[s] += 1
 
-    cdef bint _all_full(self, const Pod* q, const uint32_t* held, Acc* a, Out* o) noexcept nogil:
+    cdef bint _all_full(self, const Pod* q, const uint32_t* held, int64_t known, Acc* a,
+                        Out* o) noexcept nogil:
         # Every image of the pod is a listed one: the slots holding them all
         # are the intersection of their sorted holder lists, walked from the
         # shortest with galloping searches in the others.  Ranks the usable
@@ -1033,10 +1026,7 @@ cdef class Core:
         cdef size_t t
         cdef uint32_t s, j
         cdef bint everywhere
-        cdef int64_t known = 0
         cdef const vector[uint32_t]* h
-        for i in range(q.n_layers):
-            known += q.sizes[i]
         for i in range(1, q.n_img):
             if self._held[held[i]].holders.size() < self._held[held[d]].holders.size():
                 d = i
@@ -1105,7 +1095,7 @@ cdef class Core:
                             self._consider(s, 1, known, q, a, o)
                     return
                 # SPEC 3.6 orders by full first: any slot holding every image wins.
-                if self._all_full(q, a.held.data(), a, o) or q.bar == q.n_img:
+                if self._all_full(q, a.held.data(), known, a, o) or q.bar == q.n_img:
                     return
             if q.n_img == 1 and self._strategy != 2:
                 # One image (most pods): the slots holding it are the eligible
@@ -1577,7 +1567,6 @@ cdef class Core:
         cdef const uint32_t[::1] img_ids = arrays["img_ids"]
         cdef vector[uint32_t] run
         cdef int64_t listed, at = 0, lens_at = 0
-        cdef uint32_t e
         if (img_count.shape[0] != n
                 or img_lens.shape[0] != int(np.sum(img_count, dtype=np.int64))
                 or img_ids.shape[0] != int(np.sum(img_lens, dtype=np.int64))):
@@ -1593,15 +1582,8 @@ cdef class Core:
                     at += img_lens[listed]
                     sort(run.begin(), run.end())
                     run.erase(unique(run.begin(), run.end()), run.end())
-                    e = core._find_held(run.data(), run.size(),
-                                        _fingerprint(run.data(), run.size()))
-                    if e == NOWHERE:
-                        e = core._new_held(run.data(), run.size(),
-                                           _fingerprint(run.data(), run.size()), True)
-                        if e == NOWHERE:
-                            continue
-                    core._held[e].listed += 1
-                    core._lists.push_back(e)
+                    core._list_run(run.data(), run.size(),
+                                   _fingerprint(run.data(), run.size()), True)
                 core._lists_len[s] = core._lists.size() - core._lists_off[s]
                 lens_at += img_count[s]
         return core

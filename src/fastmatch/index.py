@@ -538,23 +538,6 @@ class CacheIndex:
     ) -> MatchResult:
         """SPEC §3.6-3.8 from the core's best candidates (``tied``) and their scores."""
         n = len(pod)
-        if len(tied) == 1 and full == n:  # the common hit: one best cache, holding it all
-            best = tied[0]
-            if type(best) is not ImageCache:
-                best = self._resolve(best)
-            return _result(
-                "use",
-                best.id,
-                False,
-                full,
-                covered,
-                n,
-                True,
-                None,
-                (reason_used, best, False, full, n, covered, pod_bytes),
-                distance,
-                best,
-            )
         create: CreateProposal | None = None
         creating: str | None = None
         if not tied or full < n:

@@ -316,9 +316,7 @@ class ImageCache:
         object.__setattr__(self, "arch", _optional_platform(arch, f"{where} arch"))
         object.__setattr__(self, "os", _optional_platform(os, f"{where} os"))
         object.__setattr__(self, "retention_days", retention_days)
-        sizes = self._collect_sizes()  # a layer listed with two sizes is bad input
-        object.__setattr__(self, "_sizes", sizes)
-        object.__setattr__(self, "_bytes", sum(sizes.values()))
+        self._derive()  # a layer listed with two sizes is bad input
 
     def replace(self, **changes: Any) -> ImageCache:
         """A copy with some fields changed, validated like a new one."""
@@ -371,7 +369,9 @@ class ImageCache:
         """Bytes of the cache's distinct layers."""
         return self._bytes
 
-    def _collect_sizes(self) -> dict[str, int]:
+    def _derive(self) -> None:
+        """Compute, once, what the cache's images imply: its distinct layers and their
+        sizes, its bytes, its identity keys, and what the index hands its core."""
         sizes: dict[str, int] = {}
         identities: list[str] = []
         for image in self.images:
@@ -385,6 +385,8 @@ class ImageCache:
                 identities.append(PSEUDO_PREFIX + key)
         for key in identities:
             sizes[key] = 0
+        object.__setattr__(self, "_sizes", sizes)
+        object.__setattr__(self, "_bytes", sum(sizes.values()))
         object.__setattr__(self, "_identities", tuple(identities))
         object.__setattr__(self, "_image_sizes", tuple(image._sizes for image in self.images))
         expires_at = self.expires_at
@@ -393,7 +395,6 @@ class ImageCache:
             "_span",
             (to_micros(self.created), None if expires_at is None else to_micros(expires_at)),
         )
-        return sizes
 
     @property
     def image_set(self) -> frozenset[str]:
@@ -464,7 +465,5 @@ def _trusted_cache(fields: dict[str, Any]) -> ImageCache:
     cache = object.__new__(ImageCache)
     for name, value in fields.items():
         object.__setattr__(cache, name, value)
-    sizes = cache._collect_sizes()
-    object.__setattr__(cache, "_sizes", sizes)
-    object.__setattr__(cache, "_bytes", sum(sizes.values()))
+    cache._derive()
     return cache
