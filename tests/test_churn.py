@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import fastmatch as fm
-from fastmatch._reference import ReferenceIndex
+from fastmatch.reference import ReferenceIndex
 
 from strategies import PHASES, T0, caches, pods, policies
 

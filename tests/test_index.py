@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastmatch as fm
-from fastmatch._reference import ReferenceIndex
+from fastmatch.reference import ReferenceIndex
 
 from strategies import cache_sets, caches, pods, policies, times
 

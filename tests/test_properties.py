@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastmatch as fm
-from fastmatch._reference import ReferenceIndex
+from fastmatch.reference import ReferenceIndex
 
 from strategies import cache_sets, pods, policies, times
 

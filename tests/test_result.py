@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 import fastmatch as fm
-from fastmatch._reference import ReferenceIndex
+from fastmatch.reference import ReferenceIndex
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 NGINX = fm.Image(

@@ -5,7 +5,7 @@ Four ways to choose a cache for a pod (SPEC §3), for the benchmarks and
 
 1. :class:`SetScan`: pure Python, a ``frozenset`` of layer keys per cache,
    every cache looked at for every pod (subset tests run in C).
-2. :class:`ReferenceScan`: :class:`fastmatch._reference.ReferenceIndex`, the
+2. :class:`ReferenceScan`: :class:`fastmatch.reference.ReferenceIndex`, the
    plain, obviously-correct reference.
 3. :class:`NumpyCSR`: NumPy over CSR arrays: an inverted index (layer to
    cache rows) whose posting lists are gathered and counted with
@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fastmatch._reference import ReferenceIndex
-from fastmatch._time import to_micros
+from fastmatch.reference import ReferenceIndex
+from fastmatch.timeutil import to_micros
 from fastmatch.index import CacheIndex
 from fastmatch.model import Image, ImageCache, ImageLike, Phase, distinct_images
 from fastmatch.policy import MatchPolicy
@@ -220,7 +220,7 @@ class SetScan(_Alternative):
 
 
 class ReferenceScan(_Alternative):
-    """The plain reference (:mod:`fastmatch._reference`): every cache, every layer, in Python."""
+    """The plain reference (:mod:`fastmatch.reference`): every cache, every layer, in Python."""
 
     name = "reference"
 

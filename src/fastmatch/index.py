@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from fastmatch import _core
-from fastmatch._time import TimeLike, micros_at, to_datetime, utcnow
+from fastmatch.timeutil import TimeLike, micros_at, to_datetime, utcnow
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.explain import reason_none, reason_rejected, reason_used
 from fastmatch.model import (

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from fastmatch._time import TimeLike, to_datetime
+from fastmatch.timeutil import TimeLike, to_datetime
 from fastmatch.errors import ValidationError
 from fastmatch.model import ImageCache
 

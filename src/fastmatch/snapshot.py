@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fastmatch._time import EPOCH, to_micros
+from fastmatch.timeutil import EPOCH, to_micros
 from fastmatch.errors import InputFileError
 from fastmatch.model import (
     Image,

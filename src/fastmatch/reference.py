@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from fastmatch._time import TimeLike, to_datetime, to_micros, utcnow
+from fastmatch.timeutil import TimeLike, to_datetime, to_micros, utcnow
 from fastmatch.explain import reason_none, reason_rejected, reason_used
 from fastmatch.model import (
     AUTO_CREATE_BASE_GIB,
