@@ -31,12 +31,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fastmatch.reference import ReferenceIndex
-from fastmatch.timeutil import to_micros
 from fastmatch.index import CacheIndex
 from fastmatch.model import Image, ImageCache, ImageLike, Phase, distinct_images
 from fastmatch.policy import MatchPolicy
+from fastmatch.reference import ReferenceIndex
 from fastmatch.result import MatchResult
+from fastmatch.timeutil import to_micros
 
 __all__ = [
     "ALTERNATIVES",

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from fastmatch import _core
-from fastmatch.timeutil import TimeLike, micros_at, to_datetime, utcnow
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.explain import reason_none, reason_rejected, reason_used
 from fastmatch.model import (
@@ -35,6 +34,7 @@ from fastmatch.model import (
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult, _result
 from fastmatch.snapshot import Snapshot
+from fastmatch.timeutil import TimeLike, micros_at, to_datetime, utcnow
 
 __all__ = ["CacheIndex", "UnknownCacheError"]
 

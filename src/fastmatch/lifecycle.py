@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from fastmatch.timeutil import TimeLike, to_datetime
 from fastmatch.errors import ValidationError
 from fastmatch.model import ImageCache
+from fastmatch.timeutil import TimeLike, to_datetime
 
 __all__ = [
     "evict_over_quota",

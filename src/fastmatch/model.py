@@ -13,10 +13,10 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from fastmatch.timeutil import TimeLike, to_datetime, to_micros, utcnow
 from fastmatch.digest import validate_digest
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.imageref import parse_reference
+from fastmatch.timeutil import TimeLike, to_datetime, to_micros, utcnow
 
 __all__ = [
     "MAX_IMAGES_PER_CACHE",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from fastmatch.timeutil import TimeLike, to_datetime, to_micros, utcnow
 from fastmatch.explain import reason_none, reason_rejected, reason_used
 from fastmatch.model import (
     AUTO_CREATE_BASE_GIB,
@@ -24,6 +23,7 @@ from fastmatch.model import (
 )
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
+from fastmatch.timeutil import TimeLike, to_datetime, to_micros, utcnow
 
 __all__ = ["ReferenceIndex", "decide", "score"]
 

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fastmatch.timeutil import EPOCH, to_micros
 from fastmatch.errors import InputFileError
 from fastmatch.model import (
     Image,
@@ -39,6 +38,7 @@ from fastmatch.model import (
     _trusted_image,
     _trusted_layer,
 )
+from fastmatch.timeutil import EPOCH, to_micros
 
 __all__ = ["FORMAT", "Snapshot", "pack_strings", "unpack_strings"]
 
