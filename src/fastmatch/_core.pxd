@@ -160,7 +160,7 @@ cdef class Core:
     cdef inline bint _lists_it(self, uint32_t slot, uint32_t e) noexcept nogil
     cdef void _hold(self, uint32_t slot) noexcept nogil
     cdef void _unhold(self, uint32_t slot) noexcept nogil
-    cdef void _remember(self, dict image, vector[Known]* known, uint64_t h)
+    cdef void _remember(self, object image, vector[Known]* known, uint64_t h)
     cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
                          object arch, object os) except? -1
     cdef bint _usable(self, uint32_t slot, const Pod* q) noexcept nogil

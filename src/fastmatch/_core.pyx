@@ -46,6 +46,10 @@ from libcpp.vector cimport vector
 
 import numpy as np
 
+from types import MappingProxyType
+
+# Images hand their {key: size} dicts to the core behind a read-only view.
+_MappingProxy = MappingProxyType
 cdef uint16_t UNUSABLE = 0xFFFF
 cdef uint32_t NOWHERE = 0xFFFFFFFF
 # Pod images whose encoding is remembered, at most (then the memo starts afresh).
@@ -367,9 +371,9 @@ cdef class Core:
                 st.img_hash.push_back(enc.hash)
             else:
                 known.clear()
-                everything = type(image) is dict
+                everything = type(image) is dict or type(image) is _MappingProxy
                 if everything:
-                    for key, value in (<dict>image).items():
+                    for key, value in image.items():
                         found = PyDict_GetItemWithError(self._ids, key)
                         if found != NULL:
                             known.push_back(Known(<uint32_t>(<object>found), value))
@@ -1215,7 +1219,7 @@ cdef class Core:
         """
         return self._encode(batch, images, bar, storage, arch, os)
 
-    cdef void _remember(self, dict image, vector[Known]* known, uint64_t h):
+    cdef void _remember(self, object image, vector[Known]* known, uint64_t h):
         # Remember an image whose every key is interned (ids never change, so
         # neither does its encoding): its (id, size) pairs by id, its fingerprint.
         cdef _Encoded enc = _Encoded.__new__(_Encoded)
@@ -1230,7 +1234,7 @@ cdef class Core:
     cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
                          object arch, object os) except? -1:
         cdef _Batch batch = <_Batch>into
-        cdef dict sizes
+        cdef object sizes  # a {key: size} mapping: a dict, or an image's read-only view of one
         cdef dict unknown = None
         cdef int64_t pod_bytes = 0
         cdef int64_t size
