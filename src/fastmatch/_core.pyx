@@ -46,10 +46,6 @@ from libcpp.vector cimport vector
 
 import numpy as np
 
-from types import MappingProxyType
-
-# Images hand their {key: size} dicts to the core behind a read-only view.
-_MappingProxy = MappingProxyType
 cdef uint16_t UNUSABLE = 0xFFFF
 cdef uint32_t NOWHERE = 0xFFFFFFFF
 # Pod images whose encoding is remembered, at most (then the memo starts afresh).
@@ -371,9 +367,9 @@ cdef class Core:
                 st.img_hash.push_back(enc.hash)
             else:
                 known.clear()
-                everything = type(image) is dict or type(image) is _MappingProxy
+                everything = isinstance(image, dict)
                 if everything:
-                    for key, value in image.items():
+                    for key, value in (<dict>image).items():
                         found = PyDict_GetItemWithError(self._ids, key)
                         if found != NULL:
                             known.push_back(Known(<uint32_t>(<object>found), value))
@@ -1234,7 +1230,7 @@ cdef class Core:
     cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
                          object arch, object os) except? -1:
         cdef _Batch batch = <_Batch>into
-        cdef object sizes  # a {key: size} mapping: a dict, or an image's read-only view of one
+        cdef object sizes  # a {key: size} dict, or a read-only subclass of dict
         cdef dict unknown = None
         cdef int64_t pod_bytes = 0
         cdef int64_t size
