@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fastmatch as fm
+from fastmatch.model import same_image_set
 from fastmatch.reference import ReferenceIndex
 
 from strategies import cache_sets, caches, pods, policies, times
@@ -20,6 +22,12 @@ NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 NGINX = fm.Image("nginx:1.25", [fm.Layer("sha256:" + "a" * 64, 100),
                                 fm.Layer("sha256:" + "b" * 64, 50)])
 BUSYBOX = fm.Image("busybox", [fm.Layer("sha256:" + "c" * 64, 10)])
+
+
+def choice(result: fm.MatchResult) -> tuple:
+    """A result's choice of cache and scores, without what it says about proposals."""
+    return (result.outcome, result.cache_id, result.named, result.full, result.covered,
+            result.images, result.perfect, result.distance)
 
 
 def state(index: fm.CacheIndex) -> tuple:
@@ -133,7 +141,10 @@ def test_match_many_agrees_with_match_on_any_thread_count():
     index = fm.CacheIndex([fm.ImageCache(f"imc-{i}", [NGINX] if i % 2 else [BUSYBOX],
                                          created=NOW - timedelta(minutes=i)) for i in range(50)])
     pod_list = [[NGINX], [BUSYBOX], [NGINX, BUSYBOX], ["redis"]] * 25
-    one = [index.match(p, now=NOW) for p in pod_list]
+    one = ReferenceIndex(index).match_many(pod_list, now=NOW)
+    # one proposal per image set in a call: the first pod of each proposes
+    assert sum(r.create is not None for r in one) == 2
+    assert [choice(index.match(p, now=NOW)) for p in pod_list] == [choice(r) for r in one]
     assert index.match_many(pod_list, now=NOW, threads=1) == one
     assert index.match_many(pod_list, now=NOW, threads=2) == one
     assert index.match_many(pod_list, now=NOW) == one
@@ -259,10 +270,17 @@ def test_match_many_over_many_chunks_agrees_with_one_pod_at_a_time():
     one = index.match_many(pods_, cluster.policies, now=cluster.now, threads=1, pod_names=names)
     assert two == one
     for i in range(0, len(pods_), 97):
-        assert two[i] == index.match(pods_[i], cluster.policies[i], pod_name=names[i],
-                                     now=cluster.now)
+        assert choice(two[i]) == choice(
+            index.match(pods_[i], cluster.policies[i], pod_name=names[i], now=cluster.now)
+        )
     reference = ReferenceIndex(cluster.caches)
     for i in range(0, len(pods_), 613):
-        assert two[i] == reference.match(pods_[i], cluster.policies[i], pod_name=names[i],
-                                         now=cluster.now)
+        assert choice(two[i]) == choice(
+            reference.match(pods_[i], cluster.policies[i], pod_name=names[i], now=cluster.now)
+        )
+    # Every image set is proposed once, by its first pod; later pods name that proposal.
+    proposed = [r.create for r in two if r.create is not None]
+    for a, b in itertools.combinations(proposed, 2):
+        assert not same_image_set(a.images, b.images)
+    assert sum(" is proposed once for these images" in r.reason for r in two) > len(proposed)
     assert len({r.outcome for r in two}) == 3  # uses, misses and rejections all occur

@@ -386,7 +386,11 @@ def test_a_cache_knows_its_layers_and_the_identities_of_its_images() -> None:
     cache = ImageCache("imc-1", [Image("a", [(D1, 1), (D2, 2)]), Image("b", [(D2, 2), (D3, 3)])])
     real = {k: v for k, v in cache.layer_sizes().items() if is_digest(k)}
     assert real == {D1: 1, D2: 2, D3: 3}
-    assert cache.image_set == {"docker.io/library/a:latest", "docker.io/library/b:latest"}
+    assert {image.ref for image in cache.images} == {
+        "docker.io/library/a:latest",
+        "docker.io/library/b:latest",
+    }
+    assert cache.by_reference == frozenset()  # every image's layers are known
 
 
 def test_replace_returns_a_validated_copy() -> None:

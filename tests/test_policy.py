@@ -269,8 +269,10 @@ def test_a_storage_limit_that_is_nan_is_refused() -> None:
         (MatchPolicy(perfect_match=True), 3, 3),
         (MatchPolicy(perfect_match=True), 1, 1),
         (MatchPolicy(match_count=2), 3, 2),
-        # A count above the number of images is kept: no cache can meet it.
-        (MatchPolicy(match_count=5), 3, 5),
+        # A count above the number of images asks for all of them (SPEC §3.5).
+        (MatchPolicy(match_count=5), 3, 3),
+        (MatchPolicy(match_count=2**31), 3, 3),
+        (MatchPolicy(match_count=10**23), 1, 1),
         (MatchPolicy(perfect_match=True, match_count=2), 4, 4),
         (MatchPolicy(allow_partial=True), 3, 0),
         (MatchPolicy(allow_partial=True, match_count=2), 3, 2),

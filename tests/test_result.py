@@ -46,13 +46,13 @@ def test_results_equal_the_reference_and_word_the_same_reasons(results):
     want = [reference.match(pod, policy, pod_name=name, now=NOW) for pod, policy, name in CASES]
     assert results == want
     assert [r.reason for r in results] == [w.reason for w in want]
-    assert results[0].reason == "matched imc-1: 1 of 1 images fully cached, 150 B of 150 B"
+    assert results[0].reason == "matched imc-1: the pod's image fully cached, 150 B of 150 B"
     assert results[1].reason == (
         "matched imc-1: 1 of 2 images fully cached, 150 B of 150 B; "
         "proposing to create auto-create-for-web-0 (30 GiB)"
     )
     assert results[3].reason == (
-        "no cache: no usable cache holds any of the 1 images fully; "
+        "no cache: no usable cache holds the image fully; "
         "cache imc-new for these images is already being created"
     )
     assert results[7].reason == "rejected: image cache imc-gone does not exist"
@@ -92,7 +92,7 @@ def test_a_result_pickles_and_copies(results):
 def test_repr_shows_the_compared_fields(results):
     text = repr(results[0])
     assert text.startswith("MatchResult(outcome='use', cache_id='imc-1', named=False, full=1,")
-    assert "reason='matched imc-1: 1 of 1 images fully cached, 150 B of 150 B'" in text
+    assert "reason=\"matched imc-1: the pod's image fully cached, 150 B of 150 B\"" in text
     assert "distance=0" in text and "cache=" not in text
 
 

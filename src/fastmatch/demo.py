@@ -16,8 +16,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from fastmatch.index import CacheIndex, _default_threads
-from fastmatch.result import MatchResult, human_bytes
+from fastmatch.batch import default_threads
+from fastmatch.explain import human_bytes
+from fastmatch.index import CacheIndex
+from fastmatch.result import MatchResult
 from fastmatch.synthetic import synthetic_cluster
 
 __all__ = ["add_demo_parser", "run_demo", "summarize"]
@@ -60,7 +62,7 @@ def run_demo(args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     index = CacheIndex(cluster.caches)
     t2 = time.perf_counter()
-    threads = args.threads or _default_threads()
+    threads = args.threads or default_threads()
     results = index.match_many(
         cluster.pods,
         cluster.policies,

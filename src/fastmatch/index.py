@@ -1,48 +1,45 @@
 """The cache index: :class:`CacheIndex`, the thin Python face over the compiled core.
 
-Model objects come in, plain keys and numbers go down to ``fastmatch._core``,
-and the decision of SPEC §3 is assembled here from what the core scored.
+Model objects come in; :mod:`fastmatch.encoding` turns them into the plain keys
+and numbers ``fastmatch._core`` scores; the best candidates the core finds go
+to :mod:`fastmatch.decision`, which words the result.  ``match_many``'s
+pipeline is :mod:`fastmatch.batch`; snapshots are :mod:`fastmatch.snapshot`.
+
+One thing the core does not do: hold a pod image whose layers are known
+whole when a cache lists that image by reference only (SPEC §1).  The index
+keeps, for each reference and digest that some ``Ready`` cache lists without
+layers, the ids of those caches; a pod with such an image has those caches
+scored by :func:`fastmatch.decision.score` and compared with the core's best.
+Every other cache scores the same either way, so the merged choice is exact.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import threading
-import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
-import numpy as np
-
-from fastmatch import _core
-from fastmatch.errors import FastmatchError, ValidationError
-from fastmatch.explain import reason_none, reason_rejected, reason_used
-from fastmatch.model import (
-    AUTO_CREATE_BASE_GIB,
-    CreateProposal,
-    Image,
-    ImageCache,
-    ImageLike,
-    Phase,
-    distinct_images,
-    proposal_name,
-)
+from fastmatch import _core, batch, decision
+from fastmatch.decision import DEFAULT_CREATION_TIMEOUT, Best, ImageSets
+from fastmatch.encoding import NEVER, cache_row, pod_images, pod_keys
+from fastmatch.errors import FastmatchError, InputFileError, ValidationError
+from fastmatch.lifecycle import record_match
+from fastmatch.model import Image, ImageCache, ImageLike, Phase
 from fastmatch.policy import MatchPolicy
-from fastmatch.result import MatchResult, _result
-from fastmatch.snapshot import Snapshot
-from fastmatch.timeutil import TimeLike, micros_at, to_datetime, utcnow
+from fastmatch.result import MatchResult
+from fastmatch.snapshot import CacheTable, Snapshot
+from fastmatch.timeutil import TimeLike, micros_at, to_datetime, to_micros, utcnow
 
 __all__ = ["CacheIndex", "UnknownCacheError"]
 
-_BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
-_CHUNK = 1024  # pods encoded, scored and decided together by match_many
-_Scored = tuple[list[Any], int, int, int]
 _DEFAULT_POLICY = MatchPolicy()  # immutable, so one serves every call
-_new_fields = object.__new__
+_STRATEGIES = ("auto", "probe", "count")
+
+if NEVER != _core.NEVER:  # pragma: no cover - the two are written in two languages
+    raise ImportError("fastmatch.encoding.NEVER disagrees with the core's")
 
 
 class UnknownCacheError(FastmatchError, KeyError):
@@ -52,27 +49,21 @@ class UnknownCacheError(FastmatchError, KeyError):
         return str(self.args[0]) if self.args else "unknown image cache"
 
 
-def _default_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+def _policy(policy: object) -> MatchPolicy:
+    if policy is None:
+        return _DEFAULT_POLICY
+    if type(policy) is not MatchPolicy and not isinstance(policy, MatchPolicy):
+        hint = (
+            " (MatchPolicy.from_annotations reads annotations)" if isinstance(policy, dict) else ""
+        )
+        raise ValidationError(f"policy must be a MatchPolicy, got {type(policy).__name__}{hint}")
+    return policy
 
 
-def _when(now: TimeLike | None) -> datetime:
-    return utcnow() if now is None else to_datetime(now, "now")
-
-
-def _pod_images(images: Iterable[ImageLike], where: str) -> tuple[Image, ...]:
-    """A pod's distinct images; a pod without any is bad input."""
-    pod = distinct_images(images, where)
-    if not pod:
-        raise ValidationError(f"{where}: a pod needs at least one image")
-    return pod
-
-
-def _done(job: Future[list[_Scored]] | list[_Scored]) -> list[_Scored]:
-    return job if isinstance(job, list) else job.result()
+def _timeout(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise ValidationError(f"creation_timeout must be a positive timedelta, got {value!r}")
+    return value
 
 
 class CacheIndex:
@@ -84,20 +75,37 @@ class CacheIndex:
     >>> idx.match(["nginx:1.25"]).cache_id
     'imc-1'
 
+    ``creation_timeout``: a cache still ``Preparing``/``Creating`` after this
+    long no longer stops proposals for its images (SPEC §3.7).
+
     Thread-safe: any number of threads may match while others upsert and
     remove; a match sees each cache as it was before or after an upsert.
     """
 
-    def __init__(self, caches: Iterable[ImageCache] = ()) -> None:
+    def __init__(
+        self,
+        caches: Iterable[ImageCache] = (),
+        *,
+        creation_timeout: timedelta = DEFAULT_CREATION_TIMEOUT,
+    ) -> None:
         self._core = _core.Core()
-        # A value is the cache, or (after load) its row in the snapshot, built on demand.
-        self._caches: dict[str, ImageCache | int] = {}
-        self._slots: dict[str, int] = {}
-        self._building: dict[frozenset[str], set[str]] = {}
-        self._write = threading.Lock()
-        self._snapshot: Snapshot | None = None
-        self._built: dict[int, ImageCache] = {}
+        self._caches = CacheTable()
+        self._slots: dict[str, int] = {}  # Ready caches' core slots
+        self._building: ImageSets[int] = ImageSets()  # caches being built: created (µs)
+        # Identity -> ids of Ready caches listing that image by reference only.
+        self._by_reference: dict[str, set[str]] = {}
+        self._timeout = _timeout(creation_timeout)
+        self._write = threading.RLock()  # writers take turns (record_match upserts inside)
+        if isinstance(caches, (str, bytes, ImageCache)) or not isinstance(caches, Iterable):
+            raise ValidationError(
+                f"CacheIndex takes a list of ImageCache objects, got {type(caches).__name__}"
+            )
         self._build(caches)
+
+    @property
+    def creation_timeout(self) -> timedelta:
+        """How long a cache may stay ``Preparing``/``Creating`` and still stop proposals."""
+        return self._timeout
 
     def _build(self, caches: Iterable[ImageCache]) -> None:
         """Load ``caches`` into this new, empty index in one pass of the core.
@@ -113,24 +121,31 @@ class CacheIndex:
         if not latest:
             return
         ready = [c for c in latest.values() if c.phase is Phase.READY]
-        never = _core.NEVER
-        self._core.build(
-            ready,
-            [c._identities for c in ready],
-            [c._image_sizes for c in ready],
-            [c.bytes for c in ready],
-            [c._span[0] for c in ready],
-            [never if c._span[1] is None else c._span[1] for c in ready],
-            [c.size_gib for c in ready],
-            [c.arch for c in ready],
-            [c.os for c in ready],
-        )
-        self._core.compact()
+        if ready:
+            columns = zip(*(cache_row(c) for c in ready))
+            self._core.build(ready, *(list(column) for column in columns))
+            self._core.compact()
         self._slots = {c.id: slot for slot, c in enumerate(ready)}
-        self._caches.update(latest)
         for cache in latest.values():
-            if cache.phase in _BEING_CREATED:
-                self._building.setdefault(cache.image_set, set()).add(cache.id)
+            self._caches.put(cache)
+            self._track(cache)
+
+    def _track(self, cache: ImageCache) -> None:
+        """Note what the index keeps about a cache besides the core: being built, by reference."""
+        if cache.phase in decision.BEING_CREATED:
+            self._building.add(cache.id, cache.images, to_micros(cache.created))
+        elif cache.phase is Phase.READY:
+            for key in cache.by_reference:
+                self._by_reference.setdefault(key, set()).add(cache.id)
+
+    def _untrack(self, cache: ImageCache) -> None:
+        self._building.discard(cache.id)
+        for key in cache.by_reference:
+            ids = self._by_reference.get(key)
+            if ids is not None:
+                ids.discard(cache.id)
+                if not ids:
+                    del self._by_reference[key]
 
     def compact(self) -> None:
         """Give back the spare capacity of the index's arrays.
@@ -141,15 +156,34 @@ class CacheIndex:
         """
         self._core.compact()
 
-    def _resolve(self, value: ImageCache | int) -> ImageCache:
-        """The cache for a value of ``_caches`` or an object of the core."""
-        if isinstance(value, ImageCache):
-            return value
-        cache = self._built.get(value)
-        if cache is None:
-            assert self._snapshot is not None
-            cache = self._built.setdefault(value, self._snapshot.cache(value))
-        return cache
+    def nbytes(self) -> int:
+        """Bytes of the index's arrays (layers, postings, held images, per-cache fields)."""
+        return int(self._core.nbytes())
+
+    def verify(self) -> None:
+        """Check the index's internal lists against a recount; raise ``AssertionError`` if off.
+
+        Slow (it recounts by brute force): for tests and for debugging.
+        """
+        self._core.check()
+        live = {self._caches.resolve(obj).id for obj in self._core.to_arrays()[3]}
+        assert live == set(self._slots), "core slots disagree with the Ready caches"
+        for cache_id in self._slots:
+            assert self._caches.phase(cache_id) is Phase.READY, f"{cache_id} is not Ready"
+
+    @property
+    def candidate_strategy(self) -> str:
+        """How the core finds candidates: ``"auto"`` (by cost), ``"probe"`` or ``"count"``.
+
+        Every strategy gives the same results; the choice is for tests and benchmarks.
+        """
+        return str(self._core.strategy)
+
+    @candidate_strategy.setter
+    def candidate_strategy(self, value: str) -> None:
+        if value not in _STRATEGIES:
+            raise ValidationError(f"candidate_strategy must be one of {_STRATEGIES}, got {value!r}")
+        self._core.strategy = value
 
     # -- persistence ----------------------------------------------------------
 
@@ -157,46 +191,50 @@ class CacheIndex:
         """Write the index to ``path`` as a snapshot (NumPy ``.npz``), atomically.
 
         :meth:`load` reads it back in milliseconds, building cache objects
-        only when they are asked for.
+        only when they are asked for.  A path that cannot be written raises
+        :class:`~fastmatch.InputFileError` naming it, and leaves nothing behind.
         """
         Snapshot.write(path, self._arrays())
 
     def _arrays(self) -> dict[str, Any]:
         with self._write:
-            caches = [self._resolve(v) for v in self._caches.values()]
+            caches = self._caches.caches()
             arrays, keys, platforms, objs = self._core.to_arrays()
-            ids = [self._resolve(o).id for o in objs]
+            ids = [self._caches.resolve(o).id for o in objs]
         return Snapshot.arrays(caches, (arrays, keys, platforms, ids))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> CacheIndex:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        creation_timeout: timedelta = DEFAULT_CREATION_TIMEOUT,
+    ) -> CacheIndex:
         """Read an index written by :meth:`save`.
 
         A file that is not a snapshot raises :class:`~fastmatch.InputFileError`
         naming it; nothing is half-loaded.
         """
-        return cls._from_snapshot(Snapshot.read(path))
+        return cls._from_snapshot(Snapshot.read(path), creation_timeout)
 
     @classmethod
-    def _from_snapshot(cls, snap: Snapshot) -> CacheIndex:
-        index = cls()
+    def _from_snapshot(cls, snap: Snapshot, creation_timeout: timedelta) -> CacheIndex:
+        index = cls(creation_timeout=creation_timeout)
         rows = snap.core_row.tolist()
         try:
             index._core = _core.Core.from_arrays(snap.core, snap.keys, snap.platforms, rows)
         except ValueError as exc:
-            raise FastmatchError(f"{snap.where}: inconsistent snapshot ({exc})") from None
-        index._snapshot = snap
-        index._caches = dict(zip(snap.ids, range(len(snap.ids))))
-        codes = [i for i, phase in enumerate(Phase) if phase in _BEING_CREATED]
-        for row in np.flatnonzero(np.isin(snap.phase, codes)).tolist():
-            index._building.setdefault(snap.image_set(row), set()).add(snap.ids[row])
+            raise InputFileError(f"{snap.where}: inconsistent snapshot ({exc})") from None
+        index._caches = CacheTable(snap)
+        for cache in index._caches.loaded(decision.BEING_CREATED):
+            index._track(cache)
         index._slots = {snap.ids[row]: slot for slot, row in enumerate(rows)}
         return index
 
     def __reduce__(self) -> tuple[Any, ...]:
         buffer = io.BytesIO()
         Snapshot.write(buffer, self._arrays())
-        return (_unpickle, (buffer.getvalue(),))
+        return (_unpickle, (buffer.getvalue(), self._timeout))
 
     # -- the set of caches ----------------------------------------------------
 
@@ -207,12 +245,11 @@ class CacheIndex:
         return cache_id in self._caches
 
     def __iter__(self) -> Iterator[ImageCache]:
-        return iter([self._resolve(v) for v in list(self._caches.values())])
+        return iter(self._caches.caches())
 
     def get(self, cache_id: str) -> ImageCache | None:
         """The cache with this id, or ``None``."""
-        value = self._caches.get(cache_id)
-        return None if value is None else self._resolve(value)
+        return self._caches.get(cache_id)
 
     def __getitem__(self, cache_id: str) -> ImageCache:
         cache = self.get(cache_id)
@@ -234,67 +271,30 @@ class CacheIndex:
         """
         if not isinstance(cache, ImageCache):
             raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
-        # The core holds the images' layers and the pseudo-layers of their
-        # identities; it only iterates the keys of the images' dicts.  All of
-        # it was derived (and checked) when the cache was made.
-        created, expires = cache._span
+        row = cache_row(cache) if cache.phase is Phase.READY else None
         with self._write:
             old = self._caches.get(cache.id)
             slot = self._slots.get(cache.id, -1)
-            if cache.phase is Phase.READY:
-                self._slots[cache.id] = self._core.replace(
-                    slot,
-                    cache,
-                    cache._identities,
-                    cache._image_sizes,
-                    cache.bytes,
-                    created,
-                    _core.NEVER if expires is None else expires,
-                    cache.size_gib,
-                    cache.arch,
-                    cache.os,
-                )
+            if row is not None:
+                self._slots[cache.id] = self._core.replace(slot, cache, *row)
             elif slot >= 0:
                 self._core.remove(slot)
                 del self._slots[cache.id]
-            if old is not None and self._phase(old) in _BEING_CREATED:
-                self._unmark_building(cache.id, self._image_set(old))
-            if cache.phase in _BEING_CREATED:
-                self._building.setdefault(cache.image_set, set()).add(cache.id)
-            self._caches[cache.id] = cache
-
-    def _phase(self, value: ImageCache | int) -> Phase:
-        if isinstance(value, ImageCache):
-            return value.phase
-        assert self._snapshot is not None
-        return self._snapshot.phase_of(value)
-
-    def _image_set(self, value: ImageCache | int) -> frozenset[str]:
-        if isinstance(value, ImageCache):
-            return value.image_set
-        assert self._snapshot is not None
-        return self._snapshot.image_set(value)
-
-    def _unmark_building(self, cache_id: str, image_set: frozenset[str]) -> None:
-        ids = self._building.get(image_set)
-        if ids is not None:
-            ids.discard(cache_id)
-            if not ids:
-                del self._building[image_set]
+            if old is not None:
+                self._untrack(old)
+            self._caches.put(cache)
+            self._track(cache)
 
     def remove(self, cache_id: str) -> ImageCache:
         """Remove the cache with this id and return it; raise if there is none."""
         with self._write:
-            value = self._caches.get(cache_id)
-            if value is None:
+            cache = self._caches.pop(cache_id)
+            if cache is None:
                 raise UnknownCacheError(f"no image cache {cache_id!r} in the index")
-            cache = self._resolve(value)
             slot = self._slots.pop(cache_id, -1)
             if slot >= 0:
                 self._core.remove(slot)
-            if cache.phase in _BEING_CREATED:
-                self._unmark_building(cache.id, cache.image_set)
-            del self._caches[cache_id]
+            self._untrack(cache)
             return cache
 
     def discard(self, cache_id: str) -> bool:
@@ -308,17 +308,20 @@ class CacheIndex:
     def record_match(self, cache_id: str, now: TimeLike | None = None) -> ImageCache:
         """Record that a pod was matched to ``cache_id`` at ``now`` (SPEC §4).
 
-        The cache's ``last_matched`` is set, which extends the life of an
-        auto-created cache.  Returns the updated cache.
+        The cache's ``last_matched`` becomes ``now`` (never earlier than it was:
+        :func:`fastmatch.lifecycle.record_match`), which extends the life of an
+        auto-created cache.  Returns the cache as it now is.
         """
-        cache = self[cache_id]
-        updated = cache.replace(last_matched=_when(now))
-        self.upsert(updated)
+        with self._write:
+            cache = self[cache_id]
+            updated = record_match(cache, utcnow() if now is None else now)
+        if updated is not cache:
+            self.upsert(updated)
         return updated
 
     def expired(self, now: TimeLike | None = None) -> list[ImageCache]:
         """The caches that have expired at ``now`` (SPEC §4), by id."""
-        when = _when(now)
+        when = utcnow() if now is None else to_datetime(now, "now")
         return sorted((c for c in self if c.expired(when)), key=lambda c: c.id)
 
     # -- matching -------------------------------------------------------------
@@ -334,29 +337,25 @@ class CacheIndex:
         """Choose a cache for a pod with these images (SPEC §3)."""
         # This is a scheduler's hot path: the common pod (a list of one
         # resolved image, the default policy) costs as little Python as can be.
-        if policy is None:
-            policy = _DEFAULT_POLICY
-        if type(images) is list and len(images) == 1 and type(images[0]) is Image:
-            image = images[0]
-            pod: tuple[Image, ...] = (image,)
-            sizes = [image._sizes]
-        else:
-            pod = _pod_images(images, f"pod {pod_name}" if pod_name else "pod")
-            # The images' own dicts, read-only here: the core only reads them.
-            sizes = [image._sizes for image in pod]
-        micros = micros_at(now)
-        if policy.cache_id is not None or not policy.auto:
-            return self._direct(pod, sizes, policy)
-        n = len(pod)
+        policy = _policy(policy)
+        if not isinstance(pod_name, str):
+            raise ValidationError(f"pod_name must be a string, got {pod_name!r}")
+        pod = pod_images(images, f"pod {pod_name}" if pod_name else "pod")
+        now_us = micros_at(now)
+        direct = self._direct(pod, policy, now_us)
+        if direct is not None:
+            return direct
         tied, full, covered, distance, pod_bytes = self._core.score_one(
-            sizes,
-            policy.min_full(n),
+            pod_keys(pod),
+            policy.min_full(len(pod)),
             policy.storage_gib,
             policy.arch,
             policy.os,
-            micros,
+            now_us,
         )
-        return self._decide(pod, policy, pod_name, tied, full, covered, distance, pod_bytes)
+        return self._conclude(
+            pod, policy, pod_name, (tied, full, covered, distance), pod_bytes, now_us, None
+        )
 
     def match_many(
         self,
@@ -371,217 +370,123 @@ class CacheIndex:
 
         ``policies`` is one policy for all pods or one per pod (``None`` means
         the default policy).  The scoring runs without the GIL on ``threads``
-        threads (default: every core this process may use).
+        threads (default: every core this process may use).  Replicas propose
+        one cache to create between them: the first pod of each image set
+        proposes it, the others say so (SPEC §3.7).
         """
-        pod_list = [
-            p if type(p) is list else [p] if isinstance(p, (str, Image)) else list(p) for p in pods
-        ]
-        n = len(pod_list)
-        if policies is None or isinstance(policies, MatchPolicy):
-            policy_list: list[MatchPolicy | None] = [policies] * n
-        else:
-            policy_list = list(policies)
-            if len(policy_list) != n:
-                raise ValidationError(f"match_many: {n} pods but {len(policy_list)} policies")
-        names = list(pod_names) if pod_names is not None else [""] * n
-        if len(names) != n:
-            raise ValidationError(f"match_many: {n} pods but {len(names)} pod names")
-        if threads is None:
-            threads = _default_threads()
-        elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValidationError(
-                f"match_many: threads must be a positive integer, got {threads!r}"
-            )
-        when = micros_at(now)
-        # Replicas (the same image objects under the same policy object) are
-        # matched once: the pods come in groups, each group decided by its
-        # first pod.  Identity, not equality: hashing policies and images
-        # costs more than it saves, and callers share those objects.
-        owner, firsts = _core.replicas(pod_list, policy_list)
-        decided: list[MatchResult | None] = [None] * len(firsts)
-        # Groups whose decision proposes a cache (which names the pod), with
-        # what it was made of: another replica's name needs its own proposal.
-        proposing: dict[int, tuple[tuple[Image, ...], MatchPolicy, _Scored, int]] = {}
-        # A chunk's groups the core scores: group, the pod's distinct images,
-        # its policy and its bytes.
-        Chunk = list[tuple[int, tuple[Image, ...], MatchPolicy, int]]
-
-        def decide(chunk: Chunk, scores: list[_Scored]) -> None:
-            for (g, pod, policy, nbytes), score in zip(chunk, scores):
-                result = self._decide(pod, policy, names[firsts[g]], *score, nbytes)
-                decided[g] = result
-                if result.create is not None and pod_names is not None:
-                    proposing[g] = (pod, policy, score, nbytes)
-
-        # With more than one thread, a pool thread scores each chunk (without
-        # the GIL, on the other threads) while this one builds and encodes the
-        # next chunk and decides the last: Python's serial share overlaps the
-        # scoring instead of adding to it.
-        encode = self._core.encode
-        pipelined = threads > 1 and len(firsts) > _CHUNK
-        score_threads = threads - 1 if pipelined else threads
-        with ThreadPoolExecutor(1) if pipelined else contextlib.nullcontext() as pool:
-            pending: tuple[Chunk, Future[list[_Scored]] | list[_Scored]] | None = None
-            for start in range(0, len(firsts), _CHUNK):
-                batch = self._core.new_batch()
-                chunk: Chunk = []
-                for g in range(start, min(start + _CHUNK, len(firsts))):
-                    i = firsts[g]
-                    pol = policy_list[i]
-                    policy = pol if pol is not None else _DEFAULT_POLICY
-                    images = pod_list[i]
-                    if len(images) == 1 and type(images[0]) is Image:  # the common pod
-                        pod: tuple[Image, ...] = (images[0],)
-                        sizes = [images[0]._sizes]
-                    else:
-                        pod = _pod_images(images, f"pod {names[i] or i}")
-                        sizes = [image._sizes for image in pod]
-                    if policy.cache_id is not None or not policy.auto:
-                        decided[g] = self._direct(pod, sizes, policy)
-                        continue
-                    nbytes = encode(
-                        batch,
-                        sizes,
-                        policy.min_full(len(pod)),
-                        policy.storage_gib,
-                        policy.arch,
-                        policy.os,
-                    )
-                    chunk.append((g, pod, policy, nbytes))
-                job: Future[list[_Scored]] | list[_Scored]
-                if pool is not None:
-                    job = pool.submit(self._core.score_batch, batch, when, score_threads)
-                    # Let the pool thread take the GIL now, for the moment it
-                    # needs before its scoring lets go of it, rather than after
-                    # this thread's next switch interval (5 ms: a chunk's worth).
-                    time.sleep(0)
-                else:
-                    job = self._core.score_batch(batch, when, threads)
-                if pending is not None:
-                    decide(pending[0], _done(pending[1]))
-                pending = (chunk, job)
-            if pending is not None:
-                decide(pending[0], _done(pending[1]))
-        results: list[MatchResult] = [decided[g] for g in owner]  # type: ignore[misc]
-        if proposing:
-            for i, g in enumerate(owner):
-                if g in proposing and names[i] != names[firsts[g]]:
-                    pod, policy, score, nbytes = proposing[g]
-                    results[i] = self._decide(pod, policy, names[i], *score, nbytes)
-        return results
-
-    def _direct(
-        self, pod: tuple[Image, ...], sizes: list[dict[str, int]], policy: MatchPolicy
-    ) -> MatchResult:
-        """The decision when no scoring of all caches is needed: a named cache, or auto off."""
-        n = len(pod)
-        cache_id = policy.cache_id
-        if cache_id is None:  # automatic matching is off
-            return _result(
-                "none",
-                None,
-                False,
-                0,
-                0,
-                n,
-                False,
-                None,
-                (reason_none, policy, n, None),
-                None,
-                None,
-            )
-        while True:
-            value = self._caches.get(cache_id)
-            cache = None if value is None else self._resolve(value)
-            if cache is None or cache.phase is not Phase.READY:
-                return _result(
-                    "reject",
-                    cache_id,
-                    True,
-                    0,
-                    0,
-                    n,
-                    False,
-                    None,
-                    (reason_rejected, cache_id, cache),
-                    None,
-                    None,
-                )
-            score = self._core.score_slot(self._slots.get(cache.id, -1), value, sizes)
-            if score is not None:
-                break  # else the cache was replaced under us: look again
-        full, covered, distance, pod_bytes = score
-        return _result(
-            "use",
-            cache.id,
-            True,
-            full,
-            covered,
-            n,
-            full == n,
-            None,
-            (reason_used, cache, True, full, n, covered, pod_bytes),
-            distance,
-            cache,
+        return batch.match_many(
+            self._core,
+            pods,
+            policies,
+            now_us=micros_at(now),
+            threads=threads,
+            pod_names=pod_names,
+            default_policy=_DEFAULT_POLICY,
+            check_policy=_policy,
+            direct=self._direct,
+            conclude=self._conclude,
         )
 
-    def _decide(
+    def _direct(
+        self, pod: tuple[Image, ...], policy: MatchPolicy, now_us: int
+    ) -> MatchResult | None:
+        """The decision when no scoring of all caches is needed: a named cache, or auto off."""
+        cache_id = policy.cache_id
+        if cache_id is not None:
+            layers = decision.pod_layers(pod)
+            nbytes = sum(layers.values())
+
+            def scored(cache: ImageCache) -> tuple[int, int, int, int]:
+                return (*decision.score(cache, pod, layers), nbytes)
+
+            return decision.named(cache_id, self._caches.get(cache_id), pod, now_us, scored)
+        if not policy.auto:
+            return decision.off(policy, len(pod))
+        return None
+
+    def _conclude(
         self,
         pod: tuple[Image, ...],
         policy: MatchPolicy,
         pod_name: str,
-        tied: list[Any],
-        full: int,
-        covered: int,
-        distance: int,
+        scored: tuple[list[Any], int, int, int],
         pod_bytes: int,
+        now_us: int,
+        proposals: decision.Batch | None,
     ) -> MatchResult:
         """SPEC §3.6-3.8 from the core's best candidates (``tied``) and their scores."""
-        n = len(pod)
-        create: CreateProposal | None = None
-        creating: str | None = None
-        if not tied or full < n:
-            building = self._building.get(frozenset(image.key for image in pod))
-            if building:
-                creating = min(building)
-            else:
-                create = CreateProposal(
-                    proposal_name(pod_name),
-                    pod,
-                    AUTO_CREATE_BASE_GIB + policy.extra_storage_gib,
-                )
-        if not tied:
-            return _result(
-                "none",
-                None,
-                False,
-                0,
-                0,
-                n,
-                False,
-                create,
-                (reason_none, policy, n, create, creating),
-                None,
-                None,
-            )
-        if len(tied) == 1:
-            best = self._resolve(tied[0])
-        else:  # exact tie on every score: the smallest id, for a deterministic choice
-            best = min((self._resolve(c) for c in tied), key=lambda c: c.id)
-        return _result(
-            "use",
-            best.id,
-            False,
-            full,
-            covered,
-            n,
-            full == n,
-            create,
-            (reason_used, best, False, full, n, covered, pod_bytes, create),
-            distance,
+        tied, full, covered, distance = scored
+        best: Best | None = None
+        if tied:
+            resolve = self._caches.resolve
+            if len(tied) == 1:
+                cache = resolve(tied[0])
+            else:  # exact tie on every score: the smallest id, for a deterministic choice
+                cache = min((resolve(c) for c in tied), key=_by_id)
+            best = Best(cache, full, covered, distance)
+        if self._by_reference:
+            best = self._by_reference_best(pod, policy, tied, best, now_us)
+        return decision.conclude(
+            pod,
+            policy,
+            pod_name,
             best,
+            pod_bytes,
+            self._building,
+            now_us,
+            self._timeout,
+            proposals,
+        )
+
+    def _by_reference_best(
+        self,
+        pod: tuple[Image, ...],
+        policy: MatchPolicy,
+        tied: list[Any],
+        best: Best | None,
+        now_us: int,
+    ) -> Best | None:
+        """The best candidate once the caches listing a pod image by reference are scored.
+
+        The core scored those caches by their layers alone, never above their
+        real score; every other cache it scored exactly.  So the best is among
+        the core's tied candidates that list none of the pod's images by
+        reference, and those caches rescored here.
+        """
+        ids: set[str] = set()
+        for image in pod:
+            if image.layers:
+                for key in image.keys:
+                    found = self._by_reference.get(key)
+                    if found:
+                        ids.update(found)
+        if not ids:
+            return best
+        layers = decision.pod_layers(pod)
+        bar = policy.min_full(len(pod))
+        options: list[Best] = []
+        if best is not None:
+            resolve = self._caches.resolve
+            others = [c for c in (resolve(t) for t in tied) if c.id not in ids]
+            if others:
+                options.append(best._replace(cache=min(others, key=_by_id)))
+        for cache_id in ids:
+            cache = self._caches.get(cache_id)
+            if cache is None or not decision.candidate(cache, policy, now_us):
+                continue
+            full, covered, distance = decision.score(cache, pod, layers)
+            if decision.eligible(full, covered, bar):
+                options.append(Best(cache, full, covered, distance))
+        if not options:
+            return None
+        return min(
+            options, key=lambda b: decision.order_key(b.full, b.covered, b.distance, b.cache)
         )
 
 
-def _unpickle(data: bytes) -> CacheIndex:
-    return CacheIndex._from_snapshot(Snapshot.read(io.BytesIO(data)))
+def _by_id(cache: ImageCache) -> str:
+    return cache.id
+
+
+def _unpickle(data: bytes, creation_timeout: timedelta = DEFAULT_CREATION_TIMEOUT) -> CacheIndex:
+    return CacheIndex._from_snapshot(Snapshot.read(io.BytesIO(data)), creation_timeout)

@@ -6,20 +6,23 @@ They are immutable and validated on construction, so everything downstream
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
-from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from fastmatch.digest import validate_digest
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.imageref import parse_reference
-from fastmatch.timeutil import TimeLike, to_datetime, to_micros, utcnow
+from fastmatch.platforms import normalize_arch, normalize_os
+from fastmatch.timeutil import TimeLike, to_datetime, utcnow
 
 __all__ = [
     "MAX_IMAGES_PER_CACHE",
+    "MAX_LAYER_SIZE",
     "MAX_SIZE_GIB",
     "MIN_SIZE_GIB",
     "CreateProposal",
@@ -30,13 +33,21 @@ __all__ = [
     "LayerLike",
     "Phase",
     "distinct_images",
+    "dns_name",
     "proposal_name",
+    "same_image",
+    "same_image_set",
 ]
 
 MAX_IMAGES_PER_CACHE = 20  # (ECI)
 MIN_SIZE_GIB = 20  # (ECI)
 MAX_SIZE_GIB = 32768  # (ECI)
 DEFAULT_SIZE_GIB = 20  # (ECI)
+# A layer's size in bytes, at most: 1 PiB, so that the sums the core keeps in
+# 64-bit integers (a pod's or a cache's bytes, over thousands of layers) never overflow.
+MAX_LAYER_SIZE = 2**50
+# Kubernetes object names (DNS subdomains): lower case, at most 253 characters.
+MAX_NAME_LENGTH = 253
 AUTO_CREATE_BASE_GIB = 30  # (ECI) an auto-created cache is 30 GiB plus extra storage
 
 # (ECI) lifecycle: a Failed cache is kept one day; an auto-created cache that was
@@ -47,6 +58,30 @@ AUTO_MATCHED_RETENTION = timedelta(days=30)
 
 # Pseudo-layer keys live in their own namespace: no OCI digest starts with NUL.
 PSEUDO_PREFIX = "\x00"
+
+
+class LayerSizes(dict[str, int]):
+    """Layer keys to sizes, read-only: what an image or a cache holds (see ``layer_sizes``).
+
+    A ``dict`` that refuses changes, so the index's core can read it as a dict.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("layer sizes are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LayerSizes, (dict(self),))
+
+    def __copy__(self) -> LayerSizes:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> LayerSizes:
+        return self
 
 
 class Phase(str, Enum):
@@ -81,6 +116,10 @@ def _check_size(size: object, where: str) -> int:
         raise ValidationError(f"{where}: size must be an integer, got {size!r}")
     if size < 0:
         raise ValidationError(f"{where}: size must be >= 0, got {size}")
+    if size > MAX_LAYER_SIZE:
+        raise ValidationError(
+            f"{where}: size {size} is larger than any layer can be (at most 2**50 bytes)"
+        )
     return size
 
 
@@ -129,7 +168,9 @@ class Image:
     ref: str
     layers: tuple[Layer, ...] = ()
     digest: str | None = None
-    _sizes: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
+    # What layer_sizes() hands out: always the same object, so that the index's
+    # core can remember how it encoded the image.
+    _sizes: LayerSizes = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self, ref: str, layers: Iterable[LayerLike] = (), digest: str | None = None
@@ -160,12 +201,14 @@ class Image:
         object.__setattr__(self, "ref", parsed.normalized)
         object.__setattr__(self, "layers", built)
         key = digest if digest is not None else parsed.normalized
-        object.__setattr__(
-            self,
-            "_sizes",
-            sizes if built else {PSEUDO_PREFIX + key: 0},
-        )
         object.__setattr__(self, "digest", digest)
+        self._keep(sizes if built else {PSEUDO_PREFIX + key: 0})
+
+    def _keep(self, sizes: dict[str, int]) -> None:
+        object.__setattr__(self, "_sizes", LayerSizes(sizes))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_trusted_image, (self.ref, self.layers, self.digest))
 
     @property
     def key(self) -> str:
@@ -185,8 +228,11 @@ class Image:
         return bool(self.layers)
 
     def layer_sizes(self) -> Mapping[str, int]:
-        """The image's distinct layers, digest to size; the pseudo-layer if none are known."""
-        return MappingProxyType(self._sizes)
+        """The image's distinct layers, digest to size; the pseudo-layer if none are known.
+
+        Read-only, and the same object at every call.
+        """
+        return self._sizes
 
     @property
     def size(self) -> int:
@@ -212,12 +258,6 @@ def _optional_time(value: TimeLike | None, where: str) -> datetime | None:
     return None if value is None else to_datetime(value, where)
 
 
-def _optional_platform(value: object, where: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{where}: expected a string, got {value!r}")
-    return value.strip().lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,17 +281,12 @@ class ImageCache:
     arch: str | None = None
     os: str | None = None
     retention_days: int | None = None
-    _sizes: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
+    # Derived from the images once (see _derive): the distinct layers with the
+    # identities' pseudo-layers, their read-only view, the bytes, and the
+    # identities of the images listed by reference only.
+    _sizes: LayerSizes = field(init=False, repr=False, compare=False, hash=False)
     _bytes: int = field(init=False, repr=False, compare=False, hash=False)
-    # The pseudo-layer keys of the images' identities (every reference and
-    # digest they answer to), so that a pod naming an unresolved image matches.
-    _identities: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
-    # What the index hands its core, derived once: the images' {key: size}
-    # dicts, and creation and expiry in epoch microseconds (None: never).
-    _image_sizes: tuple[dict[str, int], ...] = field(
-        init=False, repr=False, compare=False, hash=False
-    )
-    _span: tuple[int, int | None] = field(init=False, repr=False, compare=False, hash=False)
+    _by_reference: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self,
@@ -313,10 +348,14 @@ class ImageCache:
             self, "last_matched", _optional_time(last_matched, f"{where} last_matched")
         )
         object.__setattr__(self, "auto_created", auto_created)
-        object.__setattr__(self, "arch", _optional_platform(arch, f"{where} arch"))
-        object.__setattr__(self, "os", _optional_platform(os, f"{where} os"))
+        object.__setattr__(self, "arch", normalize_arch(arch, f"{where} arch"))
+        object.__setattr__(self, "os", normalize_os(os, f"{where} os"))
         object.__setattr__(self, "retention_days", retention_days)
         self._derive()  # a layer listed with two sizes is bad input
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = {f: getattr(self, f) for f in _CACHE_FIELDS}
+        return (_trusted_cache, (fields,))
 
     def replace(self, **changes: Any) -> ImageCache:
         """A copy with some fields changed, validated like a new one."""
@@ -362,7 +401,7 @@ class ImageCache:
         (size 0), so a pod image whose layers are unknown matches a cache that
         holds the same reference or digest.
         """
-        return MappingProxyType(self._sizes)
+        return self._sizes
 
     @property
     def bytes(self) -> int:
@@ -371,9 +410,11 @@ class ImageCache:
 
     def _derive(self) -> None:
         """Compute, once, what the cache's images imply: its distinct layers and their
-        sizes, its bytes, its identity keys, and what the index hands its core."""
+        sizes (with its images' identities as pseudo-layers), its bytes, and the
+        identities of the images it lists by reference only."""
         sizes: dict[str, int] = {}
         identities: list[str] = []
+        by_reference: list[str] = []
         for image in self.images:
             for layer in image.layers:
                 if sizes.setdefault(layer.digest, layer.size) != layer.size:
@@ -383,23 +424,20 @@ class ImageCache:
                     )
             for key in image.keys:
                 identities.append(PSEUDO_PREFIX + key)
+                if not image.layers:
+                    by_reference.append(key)
         for key in identities:
             sizes[key] = 0
-        object.__setattr__(self, "_sizes", sizes)
+        object.__setattr__(self, "_sizes", LayerSizes(sizes))
         object.__setattr__(self, "_bytes", sum(sizes.values()))
-        object.__setattr__(self, "_identities", tuple(identities))
-        object.__setattr__(self, "_image_sizes", tuple(image._sizes for image in self.images))
-        expires_at = self.expires_at
-        object.__setattr__(
-            self,
-            "_span",
-            (to_micros(self.created), None if expires_at is None else to_micros(expires_at)),
-        )
+        object.__setattr__(self, "_by_reference", frozenset(by_reference))
 
     @property
-    def image_set(self) -> frozenset[str]:
-        """The identities of the cache's images, for 'a cache for the same images'."""
-        return frozenset(image.key for image in self.images)
+    def by_reference(self) -> frozenset[str]:
+        """The identities (references and digests) of the images the cache lists by
+        reference only, their layers unknown: a pod image with one of them is held
+        whole, whatever its layers (SPEC §1)."""
+        return self._by_reference
 
 
 def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Image, ...]:
@@ -410,6 +448,11 @@ def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Im
     """
     if isinstance(images, (str, Image)):
         images = [images]
+    elif isinstance(images, bytes) or not isinstance(images, Iterable):
+        raise ValidationError(
+            f"{where}: images must be a list of images or references, "
+            f"got {type(images).__name__}"
+        )
     if type(images) is list and len(images) == 1 and type(images[0]) is Image:
         return (images[0],)  # the common pod: one container, its image resolved
     seen: dict[str, Image] = {}
@@ -423,19 +466,92 @@ def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Im
     return tuple(seen.values())
 
 
+def same_image(a: Image, b: Image) -> bool:
+    """Whether ``a`` and ``b`` are the same image (SPEC §1).
+
+    When both know their layers, they are the same when their layers are: a tag
+    that moved to new layers is another image.  When either is known only by
+    reference, a shared reference or manifest digest makes them the same.
+    """
+    if a.layers and b.layers:
+        return a._sizes.keys() == b._sizes.keys()
+    return any(key in b.keys for key in a.keys)
+
+
+def same_image_set(a: Iterable[Image], b: Iterable[Image]) -> bool:
+    """Whether two lists of images hold the same images, each as :func:`same_image` says."""
+    left, right = tuple(a), tuple(b)
+    return all(any(same_image(x, y) for y in right) for x in left) and all(
+        any(same_image(y, x) for x in left) for y in right
+    )
+
+
+_NOT_DNS = re.compile(r"[^a-z0-9.-]+")
+_DOTS = re.compile(r"[.-]*\.[.-]*")
+PROPOSAL_PREFIX = "auto-create-for-"
+
+
+def dns_name(text: str, fallback: str = "pod") -> str:
+    """``text`` as a valid Kubernetes object name (an RFC 1123 subdomain).
+
+    Lower case; runs of other characters become ``-``; dots only between
+    letters or digits; it starts and ends with one; at most 253 characters (a
+    longer name keeps its start and a hash of the whole, so two stay apart).
+
+    >>> dns_name("Web_Server.0"), dns_name("--"), len(dns_name("x" * 300))
+    ('web-server.0', 'pod', 253)
+    """
+    name = _DOTS.sub(".", _NOT_DNS.sub("-", text.lower())).strip(".-")
+    if not name:
+        return fallback
+    if len(name) > MAX_NAME_LENGTH:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        name = name[: MAX_NAME_LENGTH - 11].rstrip(".-") + "-" + digest
+    return name
+
+
 def proposal_name(pod_name: str) -> str:
-    """The name of the cache proposed for a pod (SPEC §3.7): ``auto-create-for-<pod>``."""
-    return f"auto-create-for-{pod_name or 'pod'}"
+    """The name of the cache proposed for a pod (SPEC §3.7): ``auto-create-for-<pod>``,
+    a valid Kubernetes name whatever the pod's name is.
+
+    >>> proposal_name("web-0"), proposal_name("")
+    ('auto-create-for-web-0', 'auto-create-for-pod')
+    """
+    rest = dns_name(pod_name)[: MAX_NAME_LENGTH - len(PROPOSAL_PREFIX)].rstrip(".-")
+    return PROPOSAL_PREFIX + rest
 
 
 @dataclass(frozen=True, slots=True)
 class CreateProposal:
-    """A cache fastmatch proposes to create for a pod that no cache serves fully."""
+    """A cache fastmatch proposes to create for a pod that no cache serves fully.
+
+    Always within ECI's limits (1 to 20 images, at most 32768 GiB, a valid
+    name), so :meth:`to_cache` never fails.
+    """
 
     name: str
     images: tuple[Image, ...]
     size_gib: int
     auto_created: bool = True
+
+    def to_cache(
+        self,
+        id: str | None = None,
+        *,
+        created: TimeLike | None = None,
+        phase: Phase | str = Phase.CREATING,
+    ) -> ImageCache:
+        """The proposal as the :class:`ImageCache` it would become (``Creating`` by
+        default; its id is its name unless one is given)."""
+        return ImageCache(
+            id if id is not None else self.name,
+            self.images,
+            name=self.name,
+            size_gib=self.size_gib,
+            phase=phase,
+            created=created,
+            auto_created=self.auto_created,
+        )
 
 
 # -- trusted construction ------------------------------------------------------
@@ -457,8 +573,24 @@ def _trusted_image(ref: str, layers: tuple[Layer, ...], digest: str | None) -> I
     object.__setattr__(image, "digest", digest)
     key = digest if digest is not None else ref
     sizes = {layer.digest: layer.size for layer in layers} if layers else {PSEUDO_PREFIX + key: 0}
-    object.__setattr__(image, "_sizes", sizes)
+    image._keep(sizes)
     return image
+
+
+_CACHE_FIELDS = (
+    "id",
+    "images",
+    "name",
+    "size_gib",
+    "phase",
+    "created",
+    "expires",
+    "last_matched",
+    "auto_created",
+    "arch",
+    "os",
+    "retention_days",
+)
 
 
 def _trusted_cache(fields: dict[str, Any]) -> ImageCache:

@@ -29,10 +29,9 @@ _OS = {"macos": "darwin"}
 def _text(value: object, where: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{where}: expected a string, got {value!r}")
-    text = value.strip().lower()
-    return text or None
+    if not isinstance(value, str) or (value and not value.strip()):
+        raise ValidationError(f"{where}: expected a platform name, got {value!r}")
+    return value.strip().lower() or None
 
 
 def normalize_arch(value: object, where: str = "arch") -> str | None:

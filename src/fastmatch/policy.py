@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastmatch.errors import InvalidAnnotationError, ValidationError
+from fastmatch.platforms import normalize_arch, normalize_os
 
 __all__ = ["ANNOTATIONS", "MatchPolicy"]
 
@@ -136,14 +137,14 @@ class MatchPolicy:
             raise ValidationError(
                 f"MatchPolicy.extra_storage_gib must be an integer >= 0, got {extra!r}"
             )
-        for name in ("arch", "os"):
+        for name, normalize in (("arch", normalize_arch), ("os", normalize_os)):
             value = getattr(self, name)
             if value is not None:
                 if not isinstance(value, str) or not value.strip():
                     raise ValidationError(
                         f"MatchPolicy.{name} must be a non-empty string, got {value!r}"
                     )
-                object.__setattr__(self, name, value.strip().lower())
+                object.__setattr__(self, name, normalize(value, f"MatchPolicy.{name}"))
 
     @classmethod
     def from_annotations(
@@ -215,10 +216,11 @@ storage_gib=None, allow_partial=False, extra_storage_gib=0, arch=None, os=None)
     def min_full(self, images: int) -> int:
         """How many of ``images`` must be fully in a cache for it to be eligible.
 
-        0 means any layer overlap will do (``allow_partial`` with no other bar).
+        0 means any real bytes in common will do (``allow_partial`` with no other
+        bar).  A count above ``images`` asks for all of them (SPEC §3.5).
         """
         if self.perfect_match:
             return images
         if self.match_count is not None:
-            return self.match_count
+            return self.match_count if self.match_count < images else images
         return 0 if self.allow_partial else 1

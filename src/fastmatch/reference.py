@@ -1,56 +1,27 @@
-"""The plain-Python reference of the scoring and the decision (SPEC §3).
+"""The plain-Python reference implementation of the decision (SPEC §3).
 
 Short and obviously correct, with no index and no tricks: every cache is
-looked at for every pod.  The property tests hold the compiled core to it,
-field by field; the benchmarks use it as the slowest honest baseline.
+looked at for every pod, through the rules of :mod:`fastmatch.decision`.  It
+answers to the same names as :class:`~fastmatch.CacheIndex` (as msgpack's
+``fallback`` does for its compiled module): the SPEC-example tests run against
+both, the property tests hold the compiled index to it field by field, and the
+benchmarks use it as the slowest honest baseline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import timedelta
 
-from fastmatch.explain import reason_none, reason_rejected, reason_used
-from fastmatch.model import (
-    AUTO_CREATE_BASE_GIB,
-    CreateProposal,
-    Image,
-    ImageCache,
-    ImageLike,
-    Phase,
-    distinct_images,
-    proposal_name,
-)
+from fastmatch import decision
+from fastmatch.decision import DEFAULT_CREATION_TIMEOUT, Best, ImageSets, score
+from fastmatch.errors import ValidationError
+from fastmatch.model import ImageCache, ImageLike, distinct_images
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
-from fastmatch.timeutil import TimeLike, to_datetime, to_micros, utcnow
+from fastmatch.timeutil import TimeLike, micros_at, to_datetime, to_micros, utcnow
 
 __all__ = ["ReferenceIndex", "decide", "score"]
-
-_BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
-
-
-def score(cache: ImageCache, images: tuple[Image, ...]) -> tuple[int, int, int, int]:
-    """``full``, ``covered``, ``distance`` and shared layers of ``cache`` for a pod's images."""
-    held = cache.layer_sizes()
-    pod: dict[str, int] = {}
-    for image in images:
-        pod.update(image.layer_sizes())
-    full = sum(all(d in held for d in image.layer_sizes()) for image in images)
-    covered = sum(size for d, size in pod.items() if d in held)
-    distance = abs(sum(held.values()) - sum(pod.values()))
-    shared = sum(d in held for d in pod)
-    return full, covered, distance, shared
-
-
-def _candidate(cache: ImageCache, policy: MatchPolicy, now: datetime) -> bool:
-    if cache.phase is not Phase.READY or cache.expired(now):
-        return False
-    if policy.storage_gib is not None and cache.size_gib > policy.storage_gib:
-        return False
-    if policy.arch and cache.arch and policy.arch != cache.arch:
-        return False
-    return not (policy.os and cache.os and policy.os != cache.os)
 
 
 def decide(
@@ -60,99 +31,65 @@ def decide(
     *,
     pod_name: str = "",
     now: TimeLike | None = None,
+    creation_timeout: timedelta = DEFAULT_CREATION_TIMEOUT,
+    batch: decision.Batch | None = None,
 ) -> MatchResult:
     """The decision of SPEC §3 for one pod, over every cache in ``caches``."""
     policy = policy if policy is not None else MatchPolicy()
-    when = utcnow() if now is None else to_datetime(now)
+    if not isinstance(policy, MatchPolicy):
+        raise ValidationError(f"policy must be a MatchPolicy, got {type(policy).__name__}")
+    now_us = micros_at(now)
     caches = list(caches)
     pod = distinct_images(images)
-    n = len(pod)
-    pod_sizes: dict[str, int] = {}
-    for image in pod:
-        pod_sizes.update(image.layer_sizes())
-    pod_bytes = sum(pod_sizes.values())
+    if not pod:
+        raise ValidationError("pod: a pod needs at least one image")
+    layers = decision.pod_layers(pod)
+    pod_bytes = sum(layers.values())
 
     if policy.cache_id is not None:
-        named = next((c for c in caches if c.id == policy.cache_id), None)
-        if named is None or named.phase is not Phase.READY:
-            return MatchResult(
-                "reject",
-                policy.cache_id,
-                True,
-                0,
-                0,
-                n,
-                False,
-                None,
-                reason_rejected(policy.cache_id, named),
-            )
-        full, covered, distance, _ = score(named, pod)
-        return MatchResult(
-            "use",
-            named.id,
-            True,
-            full,
-            covered,
-            n,
-            full == n,
-            None,
-            reason_used(named, True, full, n, covered, pod_bytes),
-            distance,
-            named,
+        cache = next((c for c in caches if c.id == policy.cache_id), None)
+        return decision.named(
+            policy.cache_id, cache, pod, now_us, lambda c: (*score(c, pod, layers), pod_bytes)
         )
-
     if not policy.auto:
-        return MatchResult("none", None, False, 0, 0, n, False, None, reason_none(policy, n, None))
+        return decision.off(policy, len(pod))
 
-    bar = policy.min_full(n)
+    bar = decision.bar(policy, len(pod))
     eligible = []
     for cache in caches:
-        if not _candidate(cache, policy, when):
-            continue
-        full, covered, distance, shared = score(cache, pod)
-        # With no bar at all (allow_partial), any shared layer makes a partial hit.
-        if full >= bar and (bar > 0 or shared > 0):
-            eligible.append((full, covered, distance, cache))
-    eligible.sort(key=lambda e: (-e[0], -e[1], e[2], -to_micros(e[3].created), e[3].id))
-
-    create: CreateProposal | None = None
-    creating: str | None = None
-    if not eligible or eligible[0][0] < n:
-        wanted = frozenset(image.key for image in pod)
-        building = sorted(
-            c.id for c in caches if c.phase in _BEING_CREATED and c.image_set == wanted
-        )
-        if building:
-            creating = building[0]
-        else:
-            create = CreateProposal(
-                proposal_name(pod_name), pod, AUTO_CREATE_BASE_GIB + policy.extra_storage_gib
-            )
-    if not eligible:
-        return MatchResult(
-            "none", None, False, 0, 0, n, False, create, reason_none(policy, n, create, creating)
-        )
-    full, covered, distance, best = eligible[0]
-    return MatchResult(
-        "use",
-        best.id,
-        False,
-        full,
-        covered,
-        n,
-        full == n,
-        create,
-        reason_used(best, False, full, n, covered, pod_bytes, create),
-        distance,
-        best,
+        if decision.candidate(cache, policy, now_us):
+            full, covered, distance = score(cache, pod, layers)
+            if decision.eligible(full, covered, bar):
+                eligible.append(Best(cache, full, covered, distance))
+    eligible.sort(key=lambda b: decision.order_key(b.full, b.covered, b.distance, b.cache))
+    building: ImageSets[int] = ImageSets()
+    for cache in caches:
+        if cache.phase in decision.BEING_CREATED:
+            building.add(cache.id, cache.images, to_micros(cache.created))
+    return decision.conclude(
+        pod,
+        policy,
+        pod_name,
+        eligible[0] if eligible else None,
+        pod_bytes,
+        building,
+        now_us,
+        creation_timeout,
+        batch,
     )
 
 
 class ReferenceIndex:
     """A dictionary of caches with the reference decision: the slow, sure baseline."""
 
-    def __init__(self, caches: Iterable[ImageCache] = ()) -> None:
+    def __init__(
+        self,
+        caches: Iterable[ImageCache] = (),
+        *,
+        creation_timeout: timedelta = DEFAULT_CREATION_TIMEOUT,
+    ) -> None:
         self._caches: dict[str, ImageCache] = {c.id: c for c in caches}
+        self.creation_timeout = creation_timeout
 
     def upsert(self, cache: ImageCache) -> None:
         """Add a cache, or replace the one with the same id."""
@@ -181,7 +118,14 @@ class ReferenceIndex:
         now: TimeLike | None = None,
     ) -> MatchResult:
         """The reference decision for one pod."""
-        return decide(self._caches.values(), images, policy, pod_name=pod_name, now=now)
+        return decide(
+            self._caches.values(),
+            images,
+            policy,
+            pod_name=pod_name,
+            now=now,
+            creation_timeout=self.creation_timeout,
+        )
 
     def match_many(
         self,
@@ -198,9 +142,18 @@ class ReferenceIndex:
         else:
             policy_list = list(policies)
         names = list(pod_names) if pod_names is not None else [""] * len(pods)
-        when = utcnow() if now is None else now
+        when = utcnow() if now is None else to_datetime(now, "now")
+        batch = decision.Batch()  # one proposal per image set within the call
         return [
-            self.match(p, pol, pod_name=nm, now=when)
+            decide(
+                self._caches.values(),
+                p,
+                pol,
+                pod_name=nm,
+                now=when,
+                creation_timeout=self.creation_timeout,
+                batch=batch,
+            )
             for p, pol, nm in zip(pods, policy_list, names)
         ]
 

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, dataclass, field
+import dataclasses
+from dataclasses import FrozenInstanceError
+from operator import attrgetter
 from typing import Any, Literal
 
 from fastmatch.model import CreateProposal, ImageCache
 
-__all__ = ["MatchResult", "Outcome", "human_bytes"]
+__all__ = ["FIELDS", "LazyReason", "MatchResult", "Outcome"]
 
 Outcome = Literal["use", "none", "reject"]
 
 # A reason not yet worded: the function that words it, then its arguments.
 LazyReason = tuple[Any, ...]
+
+# The compared fields of a result, in order, with their types: the one list that
+# the slots, equality, hashing, repr, pickling and the dataclass helpers read.
+FIELDS: tuple[tuple[str, Any], ...] = (
+    ("outcome", Outcome),
+    ("cache_id", "str | None"),
+    ("named", bool),
+    ("full", int),
+    ("covered", int),
+    ("images", int),
+    ("perfect", bool),
+    ("create", "CreateProposal | None"),
+    ("reason", str),
+    ("distance", "int | None"),
+)
+_NAMES = tuple(name for name, _ in FIELDS)
+_compared = attrgetter(*_NAMES)
 
 
 class _Fields:
@@ -24,18 +43,10 @@ class _Fields:
     """
 
     __slots__ = (
+        *(name for name in _NAMES if name != "reason"),
+        "cache",  # the cache object, not compared
         "_reason",  # the reason's text, or None until it is worded
         "_why",  # (function, *arguments) that word the reason, or None
-        "cache",
-        "cache_id",
-        "covered",
-        "create",
-        "distance",
-        "full",
-        "images",
-        "named",
-        "outcome",
-        "perfect",
     )
 
     outcome: Outcome
@@ -52,21 +63,60 @@ class _Fields:
     _why: LazyReason | None
 
 
+_new = object.__new__
+
+
+def _build(
+    outcome: Outcome,
+    cache_id: str | None,
+    named: bool,
+    full: int,
+    covered: int,
+    images: int,
+    perfect: bool,
+    create: CreateProposal | None,
+    reason: str | None,
+    why: LazyReason | None,
+    distance: int | None,
+    cache: ImageCache | None,
+) -> MatchResult:
+    r = _new(_Fields)
+    r.outcome = outcome
+    r.cache_id = cache_id
+    r.named = named
+    r.full = full
+    r.covered = covered
+    r.images = images
+    r.perfect = perfect
+    r.create = create
+    r.distance = distance
+    r.cache = cache
+    r._reason = reason
+    r._why = why
+    r.__class__ = MatchResult
+    return r  # type: ignore[return-value]
+
+
+def _text_or_lazy(why: str | LazyReason) -> tuple[str | None, LazyReason | None]:
+    return (why, None) if isinstance(why, str) else (None, why)
+
+
 class MatchResult(_Fields):
     """The decision for one pod (SPEC §3.8).
 
     ``outcome``: ``"use"`` a cache, ``"none"``, or ``"reject"`` the pod (a
-    named cache that is missing or not Ready).  ``cache_id``: the cache used
-    or named.  ``named``: the pod named its cache.  ``full``: how many of the
-    pod's images are fully in the cache; ``covered``: bytes of the pod's
-    layers in it; ``distance``: ``|bytes(cache) - bytes(pod)|``.  ``images``:
-    how many distinct images the pod has; ``perfect``: all of them are fully
-    cached.  ``create``: the cache to create, if any.  ``reason``: one line a
-    person can act on.  ``cache``: the cache object (not compared).
+    named cache that is missing, not Ready or expired).  ``cache_id``: the
+    cache used or named.  ``named``: the pod named its cache.  ``full``: how
+    many of the pod's images are fully in the cache; ``covered``: bytes of the
+    pod's layers in it; ``distance``: ``|bytes(cache) - bytes(pod)|``.
+    ``images``: how many distinct images the pod has; ``perfect``: all of them
+    are fully cached.  ``create``: the cache to create, if any.  ``reason``:
+    one line a person can act on.  ``cache``: the cache object (not compared).
 
-    Immutable, compared and hashed by every field but ``cache``:
+    Made by the named constructors :meth:`use`, :meth:`none` and
+    :meth:`reject`; immutable, compared and hashed by every field but ``cache``:
 
-    >>> r = MatchResult("none", None, False, 0, 0, 1, False, None, "no cache")
+    >>> r = MatchResult.none(1, "no cache")
     >>> r == MatchResult("none", None, False, 0, 0, 1, False, None, "no cache")
     True
     >>> r.full = 1
@@ -75,19 +125,7 @@ class MatchResult(_Fields):
     """
 
     __slots__ = ()
-    # The compared fields, in order (and positional patterns of ``match``).
-    __match_args__ = (
-        "outcome",
-        "cache_id",
-        "named",
-        "full",
-        "covered",
-        "images",
-        "perfect",
-        "create",
-        "reason",
-        "distance",
-    )
+    __match_args__ = _NAMES
 
     def __init__(
         self,
@@ -117,6 +155,72 @@ class MatchResult(_Fields):
         put(self, "_reason", reason)
         put(self, "_why", None)
 
+    # -- the named constructors (the decision's three outcomes) ----------------
+
+    @staticmethod
+    def use(
+        cache: ImageCache,
+        *,
+        named: bool,
+        full: int,
+        covered: int,
+        images: int,
+        distance: int,
+        why: str | LazyReason,
+        create: CreateProposal | None = None,
+    ) -> MatchResult:
+        """The pod starts from ``cache``; ``why`` is the reason, or ``(function, *args)``
+        that words it when it is first read."""
+        reason, lazy = _text_or_lazy(why)
+        return _build(
+            "use",
+            cache.id,
+            named,
+            full,
+            covered,
+            images,
+            full == images,
+            create,
+            reason,
+            lazy,
+            distance,
+            cache,
+        )
+
+    @staticmethod
+    def none(
+        images: int, why: str | LazyReason, create: CreateProposal | None = None
+    ) -> MatchResult:
+        """No cache for the pod (and perhaps a cache to create)."""
+        reason, lazy = _text_or_lazy(why)
+        return _build("none", None, False, 0, 0, images, False, create, reason, lazy, None, None)
+
+    @staticmethod
+    def reject(cache_id: str, images: int, why: str | LazyReason) -> MatchResult:
+        """The pod named ``cache_id``, which cannot serve it: ECI fails its creation."""
+        reason, lazy = _text_or_lazy(why)
+        return _build("reject", cache_id, True, 0, 0, images, False, None, reason, lazy, None, None)
+
+    def proposing(self, create: CreateProposal | None, why: str | LazyReason) -> MatchResult:
+        """This decision with another proposal (and the reason that goes with it)."""
+        reason, lazy = _text_or_lazy(why)
+        return _build(
+            self.outcome,
+            self.cache_id,
+            self.named,
+            self.full,
+            self.covered,
+            self.images,
+            self.perfect,
+            create,
+            reason,
+            lazy,
+            self.distance,
+            self.cache,
+        )
+
+    # -- reading ---------------------------------------------------------------
+
     @property
     def reason(self) -> str:
         """Why: one line a person can act on (worded on first use)."""
@@ -141,18 +245,8 @@ class MatchResult(_Fields):
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def _key(self) -> tuple[Any, ...]:
-        return (
-            self.outcome,
-            self.cache_id,
-            self.named,
-            self.full,
-            self.covered,
-            self.images,
-            self.perfect,
-            self.create,
-            self.reason,
-            self.distance,
-        )
+        key: tuple[Any, ...] = _compared(self)
+        return key
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
@@ -164,9 +258,7 @@ class MatchResult(_Fields):
         return hash(self._key())
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{name}={value!r}" for name, value in zip(self.__match_args__, self._key())
-        )
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(_NAMES, self._key()))
         return f"{type(self).__qualname__}({fields})"
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -177,81 +269,19 @@ class MatchResult(_Fields):
         MatchResult.__init__(self, *state)
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """The fields of :class:`MatchResult` as a dataclass would declare them.
-
-    ``MatchResult`` was a frozen dataclass and still answers to
-    ``dataclasses.fields``, ``asdict`` and ``replace`` through these.
-    """
-
-    outcome: Outcome
-    cache_id: str | None
-    named: bool
-    full: int
-    covered: int
-    images: int
-    perfect: bool
-    create: CreateProposal | None
-    reason: str
-    distance: int | None = None
-    cache: ImageCache | None = field(default=None, compare=False, repr=False)
-
-
-setattr(MatchResult, "__dataclass_fields__", _Shape.__dataclass_fields__)  # noqa: B010
-setattr(MatchResult, "__dataclass_params__", _Shape.__dataclass_params__)  # type: ignore[attr-defined]  # noqa: B010
-
-_new = object.__new__
-
-
-def _result(
-    outcome: Outcome,
-    cache_id: str | None,
-    named: bool,
-    full: int,
-    covered: int,
-    images: int,
-    perfect: bool,
-    create: CreateProposal | None,
-    why: LazyReason,
-    distance: int | None,
-    cache: ImageCache | None,
-) -> MatchResult:
-    """A :class:`MatchResult` whose reason ``why[0](*why[1:])`` is worded when first read.
-
-    The fast way to build one, for the index's hot path.
-    """
-    r = _new(_Fields)
-    r.outcome = outcome
-    r.cache_id = cache_id
-    r.named = named
-    r.full = full
-    r.covered = covered
-    r.images = images
-    r.perfect = perfect
-    r.create = create
-    r.distance = distance
-    r.cache = cache
-    r._reason = None
-    r._why = why
-    r.__class__ = MatchResult
-    return r  # type: ignore[return-value]
-
-
-_SCALES = ((10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "kB"))
-
-
-def human_bytes(n: int) -> str:
-    """Bytes for a person: ``812 MB``, ``1.4 GB`` (decimal units, as registries show).
-
-    >>> human_bytes(999), human_bytes(52_000_000), human_bytes(1_400_000_000)
-    ('999 B', '52.0 MB', '1.4 GB')
-    """
-    magnitude = abs(n)
-    if magnitude < 1000:
-        return f"{n} B"
-    for scale, unit in _SCALES:
-        if magnitude >= scale:
-            value = n / scale
-            return f"{value:.0f} {unit}" if abs(value) >= 100 else f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
+# ``MatchResult`` was a frozen dataclass and still answers to
+# ``dataclasses.fields``, ``asdict`` and ``replace``, through a dataclass of the
+# same fields (``cache`` last, not compared).
+_Shape = dataclasses.make_dataclass(
+    "_Shape",
+    [
+        *(
+            (name, kind) if name != "distance" else (name, kind, dataclasses.field(default=None))
+            for name, kind in FIELDS
+        ),
+        ("cache", "ImageCache | None", dataclasses.field(default=None, compare=False, repr=False)),
+    ],
+    frozen=True,
+)
+for _name in ("__dataclass_fields__", "__dataclass_params__"):
+    setattr(MatchResult, _name, vars(_Shape)[_name])

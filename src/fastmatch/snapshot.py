@@ -40,7 +40,7 @@ from fastmatch.model import (
 )
 from fastmatch.timeutil import EPOCH, to_micros
 
-__all__ = ["FORMAT", "Snapshot", "pack_strings", "unpack_strings"]
+__all__ = ["FORMAT", "CacheTable", "Snapshot", "pack_strings", "unpack_strings"]
 
 FORMAT = 2
 _PHASES = list(Phase)
@@ -195,11 +195,20 @@ class Snapshot:
         """The phase of cache row ``row``, without building the cache."""
         return _PHASES[int(self.phase[row])]
 
-    def image_set(self, row: int) -> frozenset[str]:
-        """:attr:`ImageCache.image_set` of cache row ``row``, without building the cache."""
-        a, b = int(self.cache_img_off[row]), int(self.cache_img_off[row + 1])
-        return frozenset(self.img_digest[i] or self.img_ref[i]
-                         for i in self.cache_img[a:b].tolist())
+    def rows_in(self, phases: Iterable[Phase]) -> list[int]:
+        """The cache rows whose phase is one of ``phases``."""
+        codes = [_PHASES.index(p) for p in phases]
+        return [int(r) for r in np.flatnonzero(np.isin(self.phase, codes))]
+
+    def rows_by_reference(self) -> list[int]:
+        """The cache rows listing an image whose layers are unknown."""
+        unresolved = np.diff(self.img_off) == 0
+        if not unresolved.any():
+            return []
+        per_entry = unresolved[self.cache_img]
+        counts = np.diff(self.cache_img_off)
+        owner = np.repeat(np.arange(len(counts)), counts)
+        return [int(r) for r in np.unique(owner[per_entry])]
 
     def cache(self, row: int) -> ImageCache:
         """The cache of row ``row`` (built anew each call: the caller keeps it)."""
@@ -326,3 +335,74 @@ class Snapshot:
 
 def _from_micros(micros: int) -> datetime | None:
     return None if micros == _NONE else EPOCH + timedelta(microseconds=micros)
+
+
+class CacheTable:
+    """The caches of an index by id: model objects, or rows of the snapshot the index was
+    loaded from, built into objects when first asked for.
+
+    The core holds, for each ``Ready`` cache, either the cache itself or (after a
+    load) its snapshot row: :meth:`resolve` turns either into the cache.
+    """
+
+    def __init__(self, snapshot: Snapshot | None = None) -> None:
+        self._snapshot = snapshot
+        self._values: dict[str, ImageCache | int] = (
+            {} if snapshot is None else dict(zip(snapshot.ids, range(len(snapshot.ids))))
+        )
+        self._built: dict[int, ImageCache] = {}
+
+    def resolve(self, value: ImageCache | int) -> ImageCache:
+        """The cache for a value the core holds: the cache, or its snapshot row."""
+        if type(value) is ImageCache:
+            return value
+        assert isinstance(value, int) and self._snapshot is not None
+        cache = self._built.get(value)
+        if cache is None:
+            cache = self._built.setdefault(value, self._snapshot.cache(value))
+        return cache
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, cache_id: object) -> bool:
+        return cache_id in self._values
+
+    def get(self, cache_id: str) -> ImageCache | None:
+        """The cache with this id, or ``None``."""
+        value = self._values.get(cache_id)
+        return None if value is None else self.resolve(value)
+
+    def phase(self, cache_id: str) -> Phase | None:
+        """The phase of the cache with this id (without building it), or ``None``."""
+        value = self._values.get(cache_id)
+        if value is None:
+            return None
+        if isinstance(value, ImageCache):
+            return value.phase
+        assert self._snapshot is not None
+        return self._snapshot.phase_of(value)
+
+    def put(self, cache: ImageCache) -> None:
+        """Add ``cache``, or replace the one with its id."""
+        self._values[cache.id] = cache
+
+    def pop(self, cache_id: str) -> ImageCache | None:
+        """Remove the cache with this id and return it, or ``None``."""
+        value = self._values.pop(cache_id, None)
+        return None if value is None else self.resolve(value)
+
+    def caches(self) -> list[ImageCache]:
+        """Every cache, in the order they were added."""
+        return [self.resolve(v) for v in list(self._values.values())]
+
+    def loaded(self, phases: Iterable[Phase] | None = None) -> list[ImageCache]:
+        """The caches loaded from the snapshot (all, or those in ``phases``) that listed an
+        image by reference or are in ``phases``: the few the index keeps track of."""
+        snap = self._snapshot
+        if snap is None:
+            return []
+        rows = set(snap.rows_by_reference())
+        if phases is not None:
+            rows.update(snap.rows_in(phases))
+        return [self.resolve(r) for r in sorted(rows)]

@@ -1,0 +1,200 @@
+"""``CacheIndex.match_many``'s pipeline: many pods scored by the core in chunks.
+
+Replicas (pods whose policy and images are the same objects, as a workload's
+are) are matched once: ``_core.replicas`` groups them in C, and each group is
+decided by its first pod.  Groups are encoded in chunks of :data:`CHUNK`; with
+more than one thread, a pool thread scores each chunk without the GIL while
+this one encodes the next chunk and decides the last, so Python's serial share
+overlaps the scoring instead of adding to it.
+
+The index hands in its core and two callbacks: ``direct`` decides a pod that
+needs no scoring (a named cache, matching off), ``conclude`` turns what the
+core scored into a result.  Proposals are made once per image set for the
+whole call (SPEC §3.7): the first pod of an image set proposes, later ones
+(replicas or not) say that it did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from fastmatch import _core
+from fastmatch.decision import Batch
+from fastmatch.encoding import pod_images, pod_keys
+from fastmatch.errors import ValidationError
+from fastmatch.model import Image, ImageLike
+from fastmatch.policy import MatchPolicy
+from fastmatch.result import MatchResult
+
+__all__ = ["CHUNK", "default_threads", "match_many"]
+
+CHUNK = 1024  # pods encoded, scored and decided together
+
+Scored = tuple[list[Any], int, int, int]
+Direct = Callable[[tuple[Image, ...], MatchPolicy, int], MatchResult | None]
+Conclude = Callable[
+    [tuple[Image, ...], MatchPolicy, str, Scored, int, int, Batch | None], MatchResult
+]
+# A chunk's groups the core scores: group, the pod's distinct images, its policy, its bytes.
+Chunk = list[tuple[int, tuple[Image, ...], MatchPolicy, int]]
+
+
+def default_threads() -> int:
+    """Every core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _done(job: Future[list[Scored]] | list[Scored]) -> list[Scored]:
+    return job if isinstance(job, list) else job.result()
+
+
+def _pods(pods: object) -> list[list[Any]]:
+    if isinstance(pods, (str, bytes, Image)) or not isinstance(pods, Iterable):
+        raise ValidationError(
+            "match_many: pods must be a list of pods, each a list of images, "
+            f"got {type(pods).__name__}"
+        )
+    out: list[list[Any]] = []
+    for i, pod in enumerate(pods):
+        if type(pod) is list:
+            out.append(pod)
+        elif isinstance(pod, (str, Image)):
+            out.append([pod])
+        elif isinstance(pod, bytes) or not isinstance(pod, Iterable):
+            raise ValidationError(
+                f"match_many: pod {i} must be a list of images, got {type(pod).__name__}"
+            )
+        else:
+            out.append(list(pod))
+    return out
+
+
+def match_many(
+    core: _core.Core,
+    pods: Iterable[Iterable[ImageLike]],
+    policies: Iterable[MatchPolicy | None] | MatchPolicy | None,
+    *,
+    now_us: int,
+    threads: int | None,
+    pod_names: Iterable[str] | None,
+    default_policy: MatchPolicy,
+    check_policy: Callable[[object], MatchPolicy],
+    direct: Direct,
+    conclude: Conclude,
+) -> list[MatchResult]:
+    """Decide every pod of ``pods`` (see :meth:`fastmatch.CacheIndex.match_many`)."""
+    pod_list = _pods(pods)
+    n = len(pod_list)
+    if policies is None or isinstance(policies, MatchPolicy):
+        policy_list: list[Any] = [policies] * n
+    elif isinstance(policies, Iterable) and not isinstance(policies, (str, bytes, dict)):
+        policy_list = list(policies)
+        if len(policy_list) != n:
+            raise ValidationError(f"match_many: {n} pods but {len(policy_list)} policies")
+    else:
+        check_policy(policies)  # raises, naming what it got
+        raise AssertionError("unreachable")
+    if pod_names is None:
+        names = [""] * n
+    elif isinstance(pod_names, str) or not isinstance(pod_names, Iterable):
+        raise ValidationError(
+            f"match_many: pod_names must be a list of names, got {type(pod_names).__name__}"
+        )
+    else:
+        names = list(pod_names)
+        if len(names) != n:
+            raise ValidationError(f"match_many: {n} pods but {len(names)} pod names")
+        for i, name in enumerate(names):
+            if not isinstance(name, str):
+                raise ValidationError(f"match_many: pod name {i} must be a string, got {name!r}")
+    if threads is None:
+        threads = default_threads()
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValidationError(f"match_many: threads must be a positive integer, got {threads!r}")
+
+    owner, firsts = _core.replicas(pod_list, policy_list)
+    decided: list[MatchResult | None] = [None] * len(firsts)
+    proposals = Batch()
+    # Groups whose first pod proposed a cache, with what the decision was made of:
+    # the group's other pods say that it was proposed (one proposal per image set).
+    proposing: dict[int, tuple[tuple[Image, ...], MatchPolicy, Scored, int]] = {}
+
+    def decide(chunk: Chunk, scores: list[Scored]) -> None:
+        for (g, pod, policy, nbytes), score in zip(chunk, scores):
+            result = conclude(pod, policy, names[firsts[g]], score, nbytes, now_us, proposals)
+            decided[g] = result
+            if result.create is not None:
+                proposing[g] = (pod, policy, score, nbytes)
+
+    encode = core.encode
+    pipelined = threads > 1 and len(firsts) > CHUNK
+    score_threads = threads - 1 if pipelined else threads
+    with ThreadPoolExecutor(1) if pipelined else contextlib.nullcontext() as pool:
+        pending: tuple[Chunk, Future[list[Scored]] | list[Scored]] | None = None
+        for start in range(0, len(firsts), CHUNK):
+            scoring = core.new_batch()
+            chunk: Chunk = []
+            for g in range(start, min(start + CHUNK, len(firsts))):
+                i = firsts[g]
+                given = policy_list[i]
+                policy = default_policy if given is None else check_policy(given)
+                images = pod_list[i]
+                if len(images) == 1 and type(images[0]) is Image:  # the common pod
+                    pod: tuple[Image, ...] = (images[0],)
+                else:
+                    pod = pod_images(images, f"pod {names[i] or i}")
+                done = direct(pod, policy, now_us)
+                if done is not None:
+                    decided[g] = done
+                    continue
+                nbytes = encode(
+                    scoring,
+                    pod_keys(pod),
+                    policy.min_full(len(pod)),
+                    policy.storage_gib,
+                    policy.arch,
+                    policy.os,
+                )
+                chunk.append((g, pod, policy, nbytes))
+            job: Future[list[Scored]] | list[Scored]
+            if pool is not None:
+                job = pool.submit(core.score_batch, scoring, now_us, score_threads)
+                # Let the pool thread take the GIL now, for the moment it
+                # needs before its scoring lets go of it, rather than after
+                # this thread's next switch interval (5 ms: a chunk's worth).
+                time.sleep(0)
+            else:
+                job = core.score_batch(scoring, now_us, threads)
+            if pending is not None:
+                decide(pending[0], _done(pending[1]))
+            pending = (chunk, job)
+        if pending is not None:
+            decide(pending[0], _done(pending[1]))
+    results: list[MatchResult] = [decided[g] for g in owner]  # type: ignore[misc]
+    if proposing:
+        # The first pod of a proposing group keeps the proposal; the group's
+        # other pods share one result saying it was made.
+        first_seen: set[int] = set()
+        others: dict[int, MatchResult] = {}
+        for i, g in enumerate(owner):
+            if g not in proposing:
+                continue
+            if g not in first_seen:
+                first_seen.add(g)
+                continue
+            result = others.get(g)
+            if result is None:
+                pod, policy, score, nbytes = proposing[g]
+                result = others[g] = conclude(
+                    pod, policy, names[i], score, nbytes, now_us, proposals
+                )
+            results[i] = result
+    return results

@@ -1,0 +1,348 @@
+"""The decision of SPEC §3, one rule after another, as the spec reads.
+
+Both implementations decide through this module: :class:`~fastmatch.CacheIndex`
+finds the best candidates with its compiled core, :mod:`fastmatch.reference`
+by looking at every cache; each then hands the best one to :func:`conclude`,
+which adds what §3.7 says about creating a cache and words the result.
+
+- §3.1 :func:`named`: a named cache must exist, be ``Ready`` and not expired.
+- §3.3 :func:`candidate`: ``Ready``, not expired, fits the storage limit, agrees on platform.
+- §3.4 :func:`score`: ``full``, ``covered``, ``distance``, with images the same
+  across reference and layers (§1).
+- §3.5 :func:`bar` and :func:`eligible`.
+- §3.6 :func:`order_key`.
+- §3.7 :func:`propose`, :class:`ImageSets` (the caches being built, and the
+  proposals already made in one batch) and :func:`conclude`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from typing import Generic, NamedTuple, TypeVar
+
+from fastmatch.explain import Proposal, reason_none, reason_rejected, reason_used
+from fastmatch.model import (
+    AUTO_CREATE_BASE_GIB,
+    MAX_IMAGES_PER_CACHE,
+    MAX_SIZE_GIB,
+    CreateProposal,
+    Image,
+    ImageCache,
+    Phase,
+    proposal_name,
+    same_image_set,
+)
+from fastmatch.policy import MatchPolicy
+from fastmatch.result import MatchResult
+from fastmatch.timeutil import to_micros
+
+__all__ = [
+    "BEING_CREATED",
+    "DEFAULT_CREATION_TIMEOUT",
+    "Best",
+    "ImageSets",
+    "Score",
+    "bar",
+    "candidate",
+    "conclude",
+    "eligible",
+    "named",
+    "off",
+    "order_key",
+    "propose",
+    "score",
+]
+
+BEING_CREATED = (Phase.PREPARING, Phase.CREATING)
+# A cache still building after this long is taken to be stuck (§3.7).
+DEFAULT_CREATION_TIMEOUT = timedelta(hours=2)
+
+
+class Score(NamedTuple):
+    """A cache's scores for a pod (§3.4)."""
+
+    full: int
+    covered: int
+    distance: int
+
+
+class Best(NamedTuple):
+    """The chosen candidate and its scores."""
+
+    cache: ImageCache
+    full: int
+    covered: int
+    distance: int
+
+
+# -- §3.1 ---------------------------------------------------------------------
+
+
+def named(
+    cache_id: str,
+    cache: ImageCache | None,
+    pod: tuple[Image, ...],
+    now_us: int,
+    scored: Callable[[ImageCache], tuple[int, int, int, int]],
+) -> MatchResult:
+    """The decision for a pod naming ``cache_id`` (``cache`` is it, or ``None``).
+
+    Used whatever it holds when it is ``Ready`` and not expired at ``now_us``;
+    otherwise the pod is rejected.  ``scored(cache)`` gives ``(full, covered,
+    distance, pod_bytes)`` for the result.
+    """
+    n = len(pod)
+    if cache is None or cache.phase is not Phase.READY or _expired(cache, now_us):
+        return MatchResult.reject(cache_id, n, (reason_rejected, cache_id, cache))
+    full, covered, distance, pod_bytes = scored(cache)
+    return MatchResult.use(
+        cache,
+        named=True,
+        full=full,
+        covered=covered,
+        images=n,
+        distance=distance,
+        why=(reason_used, cache, True, full, n, covered, pod_bytes),
+    )
+
+
+def _expired(cache: ImageCache, now_us: int) -> bool:
+    at = cache.expires_at
+    return at is not None and to_micros(at) <= now_us
+
+
+# -- §3.2 ---------------------------------------------------------------------
+
+
+def off(policy: MatchPolicy, n: int) -> MatchResult:
+    """The decision for a pod with automatic matching off: no cache, nothing proposed."""
+    return MatchResult.none(n, (reason_none, policy, n))
+
+
+# -- §3.3 ---------------------------------------------------------------------
+
+
+def candidate(cache: ImageCache, policy: MatchPolicy, now_us: int) -> bool:
+    """Whether ``cache`` may serve a pod with ``policy`` at ``now_us`` at all."""
+    if cache.phase is not Phase.READY or _expired(cache, now_us):
+        return False
+    if policy.storage_gib is not None and cache.size_gib > policy.storage_gib:
+        return False
+    if policy.arch and cache.arch and policy.arch != cache.arch:
+        return False
+    return not (policy.os and cache.os and policy.os != cache.os)
+
+
+# -- §3.4 ---------------------------------------------------------------------
+
+
+def pod_layers(pod: Iterable[Image]) -> dict[str, int]:
+    """The pod's distinct layers, key to size (pseudo-layers for images known by reference)."""
+    layers: dict[str, int] = {}
+    for image in pod:
+        layers.update(image.layer_sizes())
+    return layers
+
+
+def score(
+    cache: ImageCache, pod: tuple[Image, ...], layers: Mapping[str, int] | None = None
+) -> Score:
+    """``full``, ``covered`` and ``distance`` of ``cache`` for a pod's distinct images.
+
+    An image is fully in the cache when all its layers are (another tag of it,
+    or an image whose layers lie inside a cached one, count), or when one side
+    knows it only by reference and the other has the same reference or digest
+    (§1): a pod image known by reference is held by a cache listing an image
+    with that identity, and a pod image whose layers are known is held whole by
+    a cache that lists its reference without layers; its layers then count as
+    covered.  ``layers`` is :func:`pod_layers` of ``pod`` when the caller has it.
+    """
+    held = cache.layer_sizes()
+    by_reference = cache.by_reference
+    if layers is None:
+        layers = pod_layers(pod)
+    full = 0
+    whole: set[str] = set()  # layers of images the cache holds by reference
+    for image in pod:
+        sizes = image.layer_sizes()
+        if by_reference and image.layers and any(k in by_reference for k in image.keys):
+            full += 1
+            whole.update(sizes)
+        elif all(key in held for key in sizes):
+            full += 1
+    covered = sum(size for key, size in layers.items() if key in held or key in whole)
+    return Score(full, covered, abs(cache.bytes - sum(layers.values())))
+
+
+# -- §3.5 ---------------------------------------------------------------------
+
+
+def bar(policy: MatchPolicy, n: int) -> int:
+    """How many of a pod's ``n`` images a cache must hold fully; 0 means any real bytes."""
+    return policy.min_full(n)
+
+
+def eligible(full: int, covered: int, bar: int) -> bool:
+    """Whether a candidate with these scores clears the bar (0: an image or any bytes)."""
+    return full >= bar if bar > 0 else full > 0 or covered > 0
+
+
+# -- §3.6 ---------------------------------------------------------------------
+
+
+def order_key(full: int, covered: int, distance: int, cache: ImageCache) -> tuple[object, ...]:
+    """Sort key of a candidate, best first: full, covered, closest size, newest, then id."""
+    return (-full, -covered, distance, -to_micros(cache.created), cache.id)
+
+
+# -- §3.7 ---------------------------------------------------------------------
+
+
+def propose(
+    pod: tuple[Image, ...], policy: MatchPolicy, pod_name: str
+) -> tuple[CreateProposal, int]:
+    """The cache to create for a pod, within ECI's limits, and how many images it leaves out.
+
+    A pod with more than 20 images proposes its 20 largest (in the pod's order);
+    the size is 30 GiB plus the pod's extra storage, at most 32768 GiB.
+    """
+    images = pod
+    dropped = len(pod) - MAX_IMAGES_PER_CACHE
+    if dropped > 0:
+        by_size = sorted(range(len(pod)), key=lambda i: (-pod[i].size, i))
+        kept = sorted(by_size[:MAX_IMAGES_PER_CACHE])
+        images = tuple(pod[i] for i in kept)
+    size = min(AUTO_CREATE_BASE_GIB + policy.extra_storage_gib, MAX_SIZE_GIB)
+    return CreateProposal(proposal_name(pod_name), images, size), max(dropped, 0)
+
+
+T = TypeVar("T")
+
+
+class ImageSets(Generic[T]):
+    """Values filed under an image set, found again by any image set that is the same (§1).
+
+    An image set is found through the identities (references and digests) of
+    its images, then compared with :func:`~fastmatch.model.same_image_set`:
+    lookups cost a few dictionary reads, not a scan.
+    """
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, dict[str, tuple[tuple[Image, ...], T]]] = {}
+        self._entries: dict[str, tuple[tuple[Image, ...], T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, name: str, images: tuple[Image, ...], value: T) -> None:
+        """File ``value`` under ``name`` (replacing what ``name`` had) for ``images``."""
+        self.discard(name)
+        entry = (images, value)
+        self._entries[name] = entry
+        for image in images:
+            for key in image.keys:
+                self._by_key.setdefault(key, {})[name] = entry
+
+    def discard(self, name: str) -> None:
+        """Forget ``name``, if it is filed."""
+        entry = self._entries.pop(name, None)
+        if entry is None:
+            return
+        for image in entry[0]:
+            for key in image.keys:
+                names = self._by_key.get(key)
+                if names is not None:
+                    names.pop(name, None)
+                    if not names:
+                        del self._by_key[key]
+
+    def find(self, images: tuple[Image, ...]) -> list[tuple[str, T]]:
+        """Every ``(name, value)`` filed under the same image set as ``images``, by name."""
+        if not self._entries:
+            return []
+        seen: dict[str, tuple[tuple[Image, ...], T]] = {}
+        for image in images:
+            for key in image.keys:
+                found = self._by_key.get(key)
+                if found:
+                    seen.update(found)
+        return sorted(
+            (name, entry[1]) for name, entry in seen.items() if same_image_set(images, entry[0])
+        )
+
+
+def building(
+    caches: ImageSets[int], images: tuple[Image, ...], now_us: int, timeout: timedelta
+) -> tuple[str | None, str | None]:
+    """The cache being built for ``images`` (its id), else one stuck past ``timeout``.
+
+    ``caches`` files each ``Preparing``/``Creating`` cache's creation time
+    (epoch microseconds) under its images.
+    """
+    limit = now_us - timeout // timedelta(microseconds=1)
+    stuck: str | None = None
+    for cache_id, created in caches.find(images):
+        if created > limit:
+            return cache_id, None
+        if stuck is None:
+            stuck = cache_id
+    return None, stuck
+
+
+class Batch:
+    """What one ``match_many`` call remembers: the proposals made, by image set, so
+    that replicas propose one cache, named after the first pod (§3.7)."""
+
+    def __init__(self) -> None:
+        self.proposed: ImageSets[tuple[CreateProposal, str]] = ImageSets()
+
+
+def conclude(
+    pod: tuple[Image, ...],
+    policy: MatchPolicy,
+    pod_name: str,
+    best: Best | None,
+    pod_bytes: int,
+    caches_building: ImageSets[int],
+    now_us: int,
+    timeout: timedelta,
+    batch: Batch | None = None,
+) -> MatchResult:
+    """The decision of §3.6-3.8 once the best eligible candidate (or none) is known.
+
+    With automatic matching on and no cache holding every image, a cache to
+    create is proposed, unless one for the same images is being built (younger
+    than ``timeout``) or, within ``batch``, was proposed for an earlier pod.
+    """
+    n = len(pod)
+    create: CreateProposal | None = None
+    why: Proposal | None = None
+    if best is None or best.full < n:
+        create, dropped = propose(pod, policy, pod_name)
+        creating, stuck = building(caches_building, create.images, now_us, timeout)
+        if creating is not None:
+            create, why = None, Proposal(creating=creating)
+        elif batch is not None and (earlier := batch.proposed.find(create.images)):
+            first, first_pod = earlier[0][1]
+            create = None
+            why = Proposal(earlier=first.name, earlier_pod=first_pod)
+        else:
+            why = Proposal(
+                create.name, create.size_gib, stuck=stuck, timeout=timeout, dropped=dropped
+            )
+            if batch is not None:
+                batch.proposed.add(str(len(batch.proposed)), create.images, (create, pod_name))
+    if best is None:
+        return MatchResult.none(n, (reason_none, policy, n, why), create)
+    cache, full, covered, distance = best
+    return MatchResult.use(
+        cache,
+        named=False,
+        full=full,
+        covered=covered,
+        images=n,
+        distance=distance,
+        why=(reason_used, cache, False, full, n, covered, pod_bytes, why),
+        create=create,
+    )

@@ -1,0 +1,69 @@
+"""What the index hands its compiled core: caches and pods as plain keys and numbers.
+
+The core knows layers only as string *keys*: a layer's digest, or the
+pseudo-layer key of an image known by reference (SPEC §1), in a namespace no
+digest can enter.  A cache's row holds its images' layers and the pseudo-layer
+keys of every identity (reference and digest) of every image it lists, so that
+a pod image known only by reference finds a cache that holds the same image
+with its layers.  (The other direction, a pod image with layers against a cache
+that lists it by reference, is the index's by-reference path.)
+
+This module is the one owner of that encoding; only the index and its batch
+pipeline use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from fastmatch.errors import ValidationError
+from fastmatch.model import PSEUDO_PREFIX, Image, ImageCache, ImageLike, distinct_images
+from fastmatch.timeutil import to_micros
+
+__all__ = ["NEVER", "CacheRow", "cache_row", "pod_images", "pod_keys"]
+
+NEVER = 2**63 - 1  # an expiry that never comes, in epoch microseconds
+
+
+class CacheRow(NamedTuple):
+    """A cache as the core takes it."""
+
+    keys: tuple[str, ...]  # pseudo-layer keys of its images' identities
+    images: tuple[Mapping[str, int], ...]  # each image's {key: size}, as a pod's copy encodes
+    bytes: int
+    created: int  # epoch microseconds
+    expires: int  # epoch microseconds, NEVER when it never expires
+    size_gib: int
+    arch: str | None
+    os: str | None
+
+
+def cache_row(cache: ImageCache) -> CacheRow:
+    """The core's view of ``cache``."""
+    expires = cache.expires_at
+    return CacheRow(
+        tuple(PSEUDO_PREFIX + key for image in cache.images for key in image.keys),
+        tuple(image.layer_sizes() for image in cache.images),
+        cache.bytes,
+        to_micros(cache.created),
+        NEVER if expires is None else to_micros(expires),
+        cache.size_gib,
+        cache.arch,
+        cache.os,
+    )
+
+
+def pod_images(images: Iterable[ImageLike], where: str) -> tuple[Image, ...]:
+    """A pod's distinct images; a pod without any is bad input."""
+    if type(images) is list and len(images) == 1 and type(images[0]) is Image:
+        return (images[0],)  # the common pod: one container, its image resolved
+    pod = distinct_images(images, where)
+    if not pod:
+        raise ValidationError(f"{where}: a pod needs at least one image")
+    return pod
+
+
+def pod_keys(pod: tuple[Image, ...]) -> list[Any]:
+    """The pod's images as the core encodes them: each one's {key: size} (a read-only dict)."""
+    return [image.layer_sizes() for image in pod]
