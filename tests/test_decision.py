@@ -1,4 +1,10 @@
-"""One test per rule of SPEC §3, each with the example that shows it."""
+"""One test per rule of SPEC §3, each with the example that shows it.
+
+Every test runs twice: against the compiled :class:`fastmatch.CacheIndex` and
+against the plain-Python :class:`fastmatch.reference.ReferenceIndex`, which
+answer to the same names (as msgpack runs one suite against both of its
+implementations).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import pytest
 
 import fastmatch as fm
 from fastmatch.policy import IMC_ID, MATCH_COUNT, PERFECT_MATCH
+from fastmatch.reference import ReferenceIndex
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 MB = 1_000_000
@@ -30,8 +37,19 @@ def cache(cid: str, images, **kw) -> fm.ImageCache:
     return fm.ImageCache(cid, images, **kw)
 
 
+Index = fm.CacheIndex  # the implementation under test (see the fixture below)
+
+
+@pytest.fixture(autouse=True, params=["index", "reference"])
+def implementation(request, monkeypatch):
+    """Run the test against the compiled index, then against the reference."""
+    chosen = {"index": fm.CacheIndex, "reference": ReferenceIndex}[request.param]
+    monkeypatch.setitem(globals(), "Index", chosen)
+    return chosen
+
+
 def match(caches, images, policy=None, **kw):
-    return fm.CacheIndex(caches).match(images, policy, now=NOW, **kw)
+    return Index(caches).match(images, policy, now=NOW, **kw)
 
 
 # -- §3.1 named cache ---------------------------------------------------------
@@ -245,7 +263,7 @@ def test_no_second_proposal_while_a_cache_for_the_same_images_is_being_created()
 
 def test_proposal_follows_the_building_cache_through_its_lifecycle():
     recent = NOW - timedelta(minutes=30)
-    index = fm.CacheIndex([cache("imc-new", [NGINX], phase="Preparing", created=recent)])
+    index = Index([cache("imc-new", [NGINX], phase="Preparing", created=recent)])
     assert index.match([NGINX], now=NOW).create is None
     index.upsert(cache("imc-new", [NGINX], phase="Failed", created=recent))
     assert index.match([NGINX], now=NOW).create is not None
@@ -267,7 +285,7 @@ def test_eci_documentation_deployment_with_perfect_match():
         cache("imc-both", [NGINX, BUSYBOX, REDIS], created=NOW - timedelta(days=3)),
         cache("imc-exact", [BUSYBOX, NGINX], created=NOW - timedelta(days=2)),
     ]
-    index = fm.CacheIndex(caches)
+    index = Index(caches)
     results = index.match_many([[NGINX, BUSYBOX]] * 3, policy, now=NOW,
                                pod_names=[f"nginx-deployment-{i}" for i in range(3)])
     for result in results:
@@ -276,3 +294,168 @@ def test_eci_documentation_deployment_with_perfect_match():
         assert result.create is None
         assert result.reason == ("matched imc-exact: 2 of 2 images fully cached, "
                                  "74.0 MB of 74.0 MB")
+
+
+# -- §1 and §3.4: the same image across reference and layers ---------------------
+
+NGINX_BY_DIGEST = fm.Image(
+    "nginx:1.14.2", NGINX.layers, digest="sha256:" + "d" * 64
+)  # resolved through a registry: the manifest digest is known too
+
+
+def test_a_resolved_pod_matches_a_cache_that_lists_its_reference():
+    result = match([cache("imc-ref", ["nginx:1.14.2"])], [NGINX])
+    assert (result.outcome, result.cache_id, result.full, result.perfect) == (
+        "use", "imc-ref", 1, True)
+    assert result.covered == NGINX.size  # the cache holds the image: all its layers
+    assert result.create is None  # a full match proposes nothing
+
+
+def test_a_cache_listing_the_manifest_digest_holds_the_resolved_image():
+    by_digest = cache("imc-d", [f"docker.io/library/nginx@{NGINX_BY_DIGEST.digest}"])
+    assert match([by_digest], [NGINX_BY_DIGEST]).cache_id == "imc-d"
+    assert match([by_digest], [NGINX]).outcome == "none"  # no digest known: another image
+
+
+def test_a_tag_that_moved_is_not_held_by_a_cache_of_its_old_layers():
+    moved = fm.Image("nginx:1.14.2", [layer(90, 5 * MB), layer(91, 5 * MB)])
+    result = match([cache("imc-old", [NGINX])], [moved])
+    assert result.outcome == "none" and result.create is not None
+
+
+def test_by_reference_and_by_layers_are_ranked_together():
+    # imc-both holds nginx by reference and busybox by layers: both images, full 2;
+    # imc-layers holds only nginx's layers: full 1.
+    caches = [cache("imc-layers", [NGINX]), cache("imc-both", ["nginx:1.14.2", BUSYBOX])]
+    result = match(caches, [NGINX, BUSYBOX])
+    assert (result.cache_id, result.full, result.perfect) == ("imc-both", 2, True)
+    assert result.covered == NGINX.size + BUSYBOX.size
+    # a not-Ready or expired by-reference cache is no candidate
+    stale = [cache("imc-ref", ["nginx:1.14.2"], expires=NOW - timedelta(hours=1)),
+             cache("imc-building", ["nginx:1.14.2"], phase="Creating")]
+    assert match(stale, [NGINX]).outcome == "none"
+
+
+def test_a_creating_cache_listed_by_reference_stops_proposals_for_a_resolved_pod():
+    building = cache("imc-new", ["nginx:1.14.2", "busybox:1.30"], phase="Creating",
+                     created=NOW - timedelta(minutes=10))
+    result = match([building], [NGINX, BUSYBOX], pod_name="web-0")
+    assert result.create is None
+    assert "imc-new for these images is already being created" in result.reason
+    # the same set by identity, not a subset or superset
+    assert match([building], [NGINX], pod_name="web-0").create is not None
+
+
+# -- §3.1 expired named cache -----------------------------------------------------
+
+
+def test_an_expired_named_cache_rejects_the_pod_saying_it_expired():
+    expired = cache("imc-old", [NGINX], expires=NOW - timedelta(days=1))
+    result = match([expired], [NGINX], fm.MatchPolicy(cache_id="imc-old"))
+    assert (result.outcome, result.cache_id, result.named) == ("reject", "imc-old", True)
+    assert "expired" in result.reason and "imc-old" in result.reason
+    auto = cache("imc-auto", [NGINX], auto_created=True, created=NOW - timedelta(days=8))
+    assert match([auto], [NGINX], fm.MatchPolicy(cache_id="imc-auto")).outcome == "reject"
+
+
+# -- §3.3 platform names as containerd normalizes them ------------------------------
+
+
+def test_arch_and_os_compare_as_containerd_normalizes_them():
+    x86 = cache("imc-x86", [NGINX], arch="x86_64", os="Linux")
+    arm = cache("imc-arm", [NGINX], arch="aarch64")
+    assert match([x86, arm], [NGINX], fm.MatchPolicy(arch="amd64", os="linux")).cache_id == (
+        "imc-x86")
+    assert match([x86, arm], [NGINX], fm.MatchPolicy(arch="arm64")).cache_id == "imc-arm"
+    assert x86.arch == "amd64" and arm.arch == "arm64"
+
+
+# -- §3.5 eligibility ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", ["3", "2147483648", "99999999999999999999999"])
+def test_a_count_above_the_image_count_asks_for_all_of_them(count):
+    policy = fm.MatchPolicy.from_annotations({MATCH_COUNT: count})
+    both = cache("imc-both", [NGINX, BUSYBOX])
+    one = cache("imc-one", [NGINX])
+    result = match([one, both], [NGINX, BUSYBOX], policy)
+    assert (result.cache_id, result.full) == ("imc-both", 2)
+    assert match([one], [NGINX, BUSYBOX], policy).outcome == "none"
+    many = Index([one, both]).match_many([[NGINX, BUSYBOX], [NGINX]], policy, now=NOW)
+    assert [r.cache_id for r in many] == ["imc-both", "imc-one"]  # one image: closest size
+
+
+def test_partial_hits_need_real_bytes():
+    empty = fm.Layer("sha256:" + "e" * 64, 0)  # a zero-byte layer many images share
+    shares_nothing = cache("imc-empty", [fm.Image("tiny:1", [empty])])
+    pod = [fm.Image("app:1", [empty, layer(70, 5 * MB)])]
+    partial = fm.MatchPolicy(allow_partial=True)
+    assert match([shares_nothing], pod, partial).outcome == "none"
+    shares_bytes = cache("imc-bytes", [fm.Image("base:1", [layer(70, 5 * MB)])])
+    result = match([shares_nothing, shares_bytes], pod, partial)
+    assert (result.cache_id, result.full, result.covered) == ("imc-bytes", 0, 5 * MB)
+
+
+# -- §3.7 proposals ----------------------------------------------------------------------
+
+
+def test_a_proposal_holds_at_most_the_20_largest_images_and_says_so():
+    pod = [fm.Image(f"app{i}:1", [layer(100 + i, (i + 1) * MB)]) for i in range(25)]
+    result = match([], pod, pod_name="big")
+    assert len(result.create.images) == 20
+    assert {im.ref for im in result.create.images} == {im.ref for im in pod[5:]}
+    assert "20 largest" in result.reason and "5 images left out" in result.reason
+    built = result.create.to_cache(created=NOW)  # always a valid ImageCache
+    assert built.auto_created and built.phase is fm.Phase.CREATING
+
+
+def test_a_proposal_is_at_most_32768_gib():
+    policy = fm.MatchPolicy.from_annotations(
+        {"k8s.aliyun.com/eci-extra-ephemeral-storage": "40000Gi"})
+    create = match([], [NGINX], policy, pod_name="huge").create
+    assert create.size_gib == 32768
+    assert create.to_cache().size_gib == 32768
+
+
+@pytest.mark.parametrize("pod_name", ["Web_Server.0", "x" * 300, "", "--", "a..b", "ÜBER-1"])
+def test_proposal_names_are_valid_kubernetes_names(pod_name):
+    import re
+
+    name = match([], [NGINX], pod_name=pod_name).create.name
+    assert len(name) <= 253
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+                        name), name
+    assert name.startswith("auto-create-for-")
+
+
+def test_one_proposal_per_image_set_within_one_match_many_call():
+    pods = [[NGINX, BUSYBOX]] * 3 + [[BUSYBOX, NGINX], [REDIS]]
+    names = ["web-0", "web-1", "web-2", "other-0", "cache-0"]
+    results = Index([]).match_many(pods, now=NOW, pod_names=names)
+    proposals = [r.create.name if r.create else None for r in results]
+    assert proposals == ["auto-create-for-web-0", None, None, None, "auto-create-for-cache-0"]
+    for r in results[1:4]:
+        assert "auto-create-for-web-0 is proposed once for these images, with pod web-0" in (
+            r.reason)
+
+
+def test_a_cache_stuck_building_past_the_creation_timeout_no_longer_suppresses():
+    stuck = cache("imc-stuck", [NGINX], phase="Creating", created=NOW - timedelta(hours=3))
+    result = match([stuck], [NGINX], pod_name="web-0")
+    assert result.create is not None
+    assert "imc-stuck" in result.reason and "over 2 h" in result.reason
+    patient = Index([stuck], creation_timeout=timedelta(hours=4))
+    later = patient.match([NGINX], now=NOW, pod_name="web-0")
+    assert later.create is None and "imc-stuck" in later.reason
+
+
+# -- reasons read well ------------------------------------------------------------------
+
+
+def test_reasons_for_one_image_read_well():
+    miss = match([], [NGINX], fm.MatchPolicy(perfect_match=True))
+    assert "all 1 images" not in miss.reason and "the image" in miss.reason
+    hit = match([cache("imc-1", [NGINX])], [NGINX])
+    assert hit.reason.startswith("matched imc-1: the pod's image fully cached")
+    two = match([cache("imc-1", [NGINX])], [NGINX, BUSYBOX])
+    assert two.reason.startswith("matched imc-1: 1 of 2 images fully cached")

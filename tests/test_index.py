@@ -284,3 +284,99 @@ def test_match_many_over_many_chunks_agrees_with_one_pod_at_a_time():
         assert not same_image_set(a.images, b.images)
     assert sum(" is proposed once for these images" in r.reason for r in two) > len(proposed)
     assert len({r.outcome for r in two}) == 3  # uses, misses and rejections all occur
+
+
+def test_record_match_never_moves_last_matched_back():
+    index = fm.CacheIndex([fm.ImageCache("imc-auto", [NGINX], auto_created=True,
+                                         created=NOW - timedelta(days=3))])
+    index.record_match("imc-auto", NOW)
+    assert index["imc-auto"].last_matched == NOW
+    kept = index.record_match("imc-auto", NOW - timedelta(days=1))  # arrives out of order
+    assert kept.last_matched == NOW and index["imc-auto"].last_matched == NOW
+
+
+def test_bad_arguments_to_match_are_fastmatch_errors():
+    index = fm.CacheIndex([fm.ImageCache("imc-1", [NGINX])])
+    with pytest.raises(fm.ValidationError, match=r"policy must be a MatchPolicy.*from_annotations"):
+        index.match([NGINX], {"k8s.aliyun.com/imc-perfect-match": "true"})
+    with pytest.raises(fm.ValidationError, match="pods must be a list of pods"):
+        index.match_many("nginx")
+    with pytest.raises(fm.ValidationError, match="pod 0 must be a list of images"):
+        index.match_many([42])
+    with pytest.raises(fm.ValidationError, match="policy must be a MatchPolicy"):
+        index.match_many([[NGINX]], [{"a": "b"}])
+    with pytest.raises(fm.ValidationError, match="pod_names must be a list"):
+        index.match_many([[NGINX]], pod_names="web-0")
+    with pytest.raises(fm.ValidationError, match="images must be a list"):
+        index.match(42)
+    with pytest.raises(fm.ValidationError, match="CacheIndex takes a list"):
+        fm.CacheIndex(fm.ImageCache("imc-1", [NGINX]))
+
+
+def test_layer_sizes_must_fit_the_index():
+    with pytest.raises(fm.ValidationError, match=r"larger than any layer"):
+        fm.Layer("sha256:" + "a" * 64, 2**70)
+    fm.Layer("sha256:" + "a" * 64, 2**50)  # 1 PiB is still a size
+
+
+def test_save_to_a_folder_or_a_missing_folder_is_a_clean_error(tmp_path):
+    index = fm.CacheIndex([fm.ImageCache("imc-1", [NGINX])])
+    with pytest.raises(fm.OutputFileError, match="is a directory"):
+        index.save(tmp_path)
+    with pytest.raises(fm.OutputFileError, match="no folder"):
+        index.save(tmp_path / "missing" / "index.npz")
+    assert list(tmp_path.iterdir()) == []  # no stray temporary file
+
+
+def test_load_of_other_files_is_an_input_file_error(tmp_path):
+    np.save(tmp_path / "array.npy", np.arange(3))
+    with pytest.raises(fm.InputFileError, match=r"array\.npy: not a fastmatch index snapshot"):
+        fm.CacheIndex.load(tmp_path / "array.npy")
+    with pytest.raises(fm.InputFileError, match="is a directory"):
+        fm.CacheIndex.load(tmp_path)
+    (tmp_path / "data.json").write_text('{"ImageCaches": []}')
+    with pytest.raises(fm.InputFileError, match=r"data\.json"):
+        fm.CacheIndex.load(tmp_path / "data.json")
+
+
+def _resaved(tmp_path, change):
+    path = tmp_path / "index.npz"
+    fm.CacheIndex([fm.ImageCache("imc-1", [NGINX]), fm.ImageCache("imc-2", [BUSYBOX])]).save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    change(arrays)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.__setitem__("image.layer_size", -a["image.layer_size"]), "negative size"),
+        (lambda a: a.__setitem__("core.bytes", -a["core.bytes"]), "negative size"),
+        (lambda a: a.__setitem__("image.layer_off", a["image.layer_off"][::-1].copy()),
+         "not a valid offsets array"),
+        (lambda a: a.__setitem__("core.row", np.zeros_like(a["core.row"])), "a cache twice"),
+        (lambda a: a.__setitem__("core.layer_ids", np.zeros_like(a["core.layer_ids"])),
+         "inconsistent snapshot"),
+    ],
+)
+def test_a_corrupt_snapshot_is_refused_naming_what_is_wrong(tmp_path, change, message):
+    with pytest.raises(fm.InputFileError, match=message):
+        fm.CacheIndex.load(_resaved(tmp_path, change))
+
+
+def test_a_loaded_index_keeps_by_reference_caches_and_caches_being_built(tmp_path):
+    building = fm.ImageCache("imc-new", [BUSYBOX], phase="Creating",
+                             created=NOW - timedelta(minutes=5))
+    by_ref = fm.ImageCache("imc-ref", ["nginx:1.25"], created=NOW - timedelta(days=1))
+    path = tmp_path / "index.npz"
+    fm.CacheIndex([building, by_ref]).save(path)
+    loaded = fm.CacheIndex.load(path)
+    hit = loaded.match([NGINX], now=NOW)
+    assert (hit.cache_id, hit.full, hit.covered) == ("imc-ref", 1, 150)
+    assert loaded.match([BUSYBOX], now=NOW).create is None  # still being built
+    loaded.remove("imc-ref")
+    assert loaded.match([NGINX], now=NOW).outcome == "none"
+    loaded.verify()

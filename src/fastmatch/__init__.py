@@ -12,6 +12,7 @@ from fastmatch.errors import (
     InvalidAnnotationError,
     InvalidDigestError,
     InvalidReferenceError,
+    OutputFileError,
     RegistryError,
     ValidationError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Layer",
     "MatchPolicy",
     "MatchResult",
+    "OutputFileError",
     "Phase",
     "RegistryError",
     "UnknownCacheError",

@@ -37,9 +37,8 @@ CHUNK = 1024  # pods encoded, scored and decided together
 
 Scored = tuple[list[Any], int, int, int]
 Direct = Callable[[tuple[Image, ...], MatchPolicy, int], MatchResult | None]
-Conclude = Callable[
-    [tuple[Image, ...], MatchPolicy, str, Scored, int, int, Batch | None], MatchResult
-]
+# conclude(pod, policy, pod name, tied, full, covered, distance, pod bytes, now, proposals)
+Conclude = Callable[..., MatchResult]
 # A chunk's groups the core scores: group, the pod's distinct images, its policy, its bytes.
 Chunk = list[tuple[int, tuple[Image, ...], MatchPolicy, int]]
 
@@ -129,7 +128,7 @@ def match_many(
 
     def decide(chunk: Chunk, scores: list[Scored]) -> None:
         for (g, pod, policy, nbytes), score in zip(chunk, scores):
-            result = conclude(pod, policy, names[firsts[g]], score, nbytes, now_us, proposals)
+            result = conclude(pod, policy, names[firsts[g]], *score, nbytes, now_us, proposals)
             decided[g] = result
             if result.create is not None:
                 proposing[g] = (pod, policy, score, nbytes)
@@ -194,7 +193,7 @@ def match_many(
             if result is None:
                 pod, policy, score, nbytes = proposing[g]
                 result = others[g] = conclude(
-                    pod, policy, names[i], score, nbytes, now_us, proposals
+                    pod, policy, names[i], *score, nbytes, now_us, proposals
                 )
             results[i] = result
     return results

@@ -67,13 +67,9 @@ class Score(NamedTuple):
     distance: int
 
 
-class Best(NamedTuple):
-    """The chosen candidate and its scores."""
-
-    cache: ImageCache
-    full: int
-    covered: int
-    distance: int
+# The chosen candidate and its scores: (cache, full, covered, distance).  A plain
+# tuple: one is made for every match.
+Best = tuple[ImageCache, int, int, int]
 
 
 # -- §3.1 ---------------------------------------------------------------------
@@ -97,13 +93,8 @@ def named(
         return MatchResult.reject(cache_id, n, (reason_rejected, cache_id, cache))
     full, covered, distance, pod_bytes = scored(cache)
     return MatchResult.use(
-        cache,
-        named=True,
-        full=full,
-        covered=covered,
-        images=n,
-        distance=distance,
-        why=(reason_used, cache, True, full, n, covered, pod_bytes),
+        cache, True, full, covered, n, distance, (reason_used, cache, True, full, n, covered,
+                                                  pod_bytes)
     )
 
 
@@ -223,14 +214,19 @@ T = TypeVar("T")
 class ImageSets(Generic[T]):
     """Values filed under an image set, found again by any image set that is the same (§1).
 
-    An image set is found through the identities (references and digests) of
-    its images, then compared with :func:`~fastmatch.model.same_image_set`:
-    lookups cost a few dictionary reads, not a scan.
+    Sets whose every image knows its layers are filed under the set of their
+    layer sets, where :func:`~fastmatch.model.same_image` is plain equality,
+    and found by one dictionary read.  Every set is also filed under the
+    identities (references and digests) of its images, for the sets that
+    mention an image by reference only: those are compared with
+    :func:`~fastmatch.model.same_image_set`.
     """
 
     def __init__(self) -> None:
-        self._by_key: dict[str, dict[str, tuple[tuple[Image, ...], T]]] = {}
-        self._entries: dict[str, tuple[tuple[Image, ...], T]] = {}
+        self._entries: dict[str, _Filed[T]] = {}
+        self._exact: dict[frozenset[frozenset[str]], dict[str, _Filed[T]]] = {}
+        self._by_key: dict[str, dict[str, _Filed[T]]] = {}  # every entry
+        self._loose: dict[str, dict[str, _Filed[T]]] = {}  # entries with a by-reference image
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -238,38 +234,79 @@ class ImageSets(Generic[T]):
     def add(self, name: str, images: tuple[Image, ...], value: T) -> None:
         """File ``value`` under ``name`` (replacing what ``name`` had) for ``images``."""
         self.discard(name)
-        entry = (images, value)
+        exact = _layer_sets(images)
+        entry = _Filed(images, value, exact)
         self._entries[name] = entry
+        if exact is not None:
+            self._exact.setdefault(exact, {})[name] = entry
         for image in images:
             for key in image.keys:
                 self._by_key.setdefault(key, {})[name] = entry
+                if exact is None:
+                    self._loose.setdefault(key, {})[name] = entry
 
     def discard(self, name: str) -> None:
         """Forget ``name``, if it is filed."""
         entry = self._entries.pop(name, None)
         if entry is None:
             return
-        for image in entry[0]:
+        if entry.exact is not None:
+            _unfile(self._exact, entry.exact, name)
+        for image in entry.images:
             for key in image.keys:
-                names = self._by_key.get(key)
-                if names is not None:
-                    names.pop(name, None)
-                    if not names:
-                        del self._by_key[key]
+                _unfile(self._by_key, key, name)
+                _unfile(self._loose, key, name)
 
     def find(self, images: tuple[Image, ...]) -> list[tuple[str, T]]:
         """Every ``(name, value)`` filed under the same image set as ``images``, by name."""
         if not self._entries:
             return []
-        seen: dict[str, tuple[tuple[Image, ...], T]] = {}
-        for image in images:
-            for key in image.keys:
-                found = self._by_key.get(key)
-                if found:
-                    seen.update(found)
-        return sorted(
-            (name, entry[1]) for name, entry in seen.items() if same_image_set(images, entry[0])
-        )
+        exact = _layer_sets(images)
+        found: dict[str, _Filed[T]] = {}
+        if exact is not None:
+            found.update(self._exact.get(exact, ()))
+        index = self._by_key if exact is None else self._loose
+        if index:
+            for image in images:
+                for key in image.keys:
+                    more = index.get(key)
+                    if more:
+                        for name, entry in more.items():
+                            if name not in found and same_image_set(images, entry.images):
+                                found[name] = entry
+        return sorted((name, entry.value) for name, entry in found.items())
+
+
+class _Filed(Generic[T]):
+    __slots__ = ("exact", "images", "value")
+
+    def __init__(
+        self, images: tuple[Image, ...], value: T, exact: frozenset[frozenset[str]] | None
+    ) -> None:
+        self.images = images
+        self.value = value
+        self.exact = exact
+
+
+def _layer_sets(images: tuple[Image, ...]) -> frozenset[frozenset[str]] | None:
+    """The set of the images' layer sets, or ``None`` if an image's layers are unknown."""
+    sets = []
+    for image in images:
+        if not image.layers:
+            return None
+        sets.append(frozenset(image.layer_sizes()))
+    return frozenset(sets)
+
+
+K = TypeVar("K")
+
+
+def _unfile(index: dict[K, dict[str, _Filed[T]]], key: K, name: str) -> None:
+    names = index.get(key)
+    if names is not None:
+        names.pop(name, None)
+        if not names:
+            del index[key]
 
 
 def building(
@@ -316,33 +353,25 @@ def conclude(
     than ``timeout``) or, within ``batch``, was proposed for an earlier pod.
     """
     n = len(pod)
-    create: CreateProposal | None = None
-    why: Proposal | None = None
-    if best is None or best.full < n:
-        create, dropped = propose(pod, policy, pod_name)
-        creating, stuck = building(caches_building, create.images, now_us, timeout)
-        if creating is not None:
-            create, why = None, Proposal(creating=creating)
-        elif batch is not None and (earlier := batch.proposed.find(create.images)):
-            first, first_pod = earlier[0][1]
-            create = None
-            why = Proposal(earlier=first.name, earlier_pod=first_pod)
-        else:
-            why = Proposal(
-                create.name, create.size_gib, stuck=stuck, timeout=timeout, dropped=dropped
-            )
-            if batch is not None:
-                batch.proposed.add(str(len(batch.proposed)), create.images, (create, pod_name))
+    if best is not None and best[1] == n:  # every image cached: nothing to propose
+        cache, full, covered, distance = best
+        why_used = (reason_used, cache, False, full, n, covered, pod_bytes)
+        return MatchResult.use(cache, False, full, covered, n, distance, why_used)
+    create: CreateProposal | None
+    why: Proposal
+    create, dropped = propose(pod, policy, pod_name)
+    creating, stuck = building(caches_building, create.images, now_us, timeout)
+    if creating is not None:
+        create, why = None, Proposal(creating=creating)
+    elif batch is not None and (earlier := batch.proposed.find(create.images)):
+        first, first_pod = earlier[0][1]
+        create, why = None, Proposal(earlier=first.name, earlier_pod=first_pod)
+    else:
+        why = Proposal(create.name, create.size_gib, stuck=stuck, timeout=timeout, dropped=dropped)
+        if batch is not None:
+            batch.proposed.add(str(len(batch.proposed)), create.images, (create, pod_name))
     if best is None:
         return MatchResult.none(n, (reason_none, policy, n, why), create)
     cache, full, covered, distance = best
-    return MatchResult.use(
-        cache,
-        named=False,
-        full=full,
-        covered=covered,
-        images=n,
-        distance=distance,
-        why=(reason_used, cache, False, full, n, covered, pod_bytes, why),
-        create=create,
-    )
+    partial = (reason_used, cache, False, full, n, covered, pod_bytes, why)
+    return MatchResult.use(cache, False, full, covered, n, distance, partial, create)

@@ -32,5 +32,9 @@ class InputFileError(FastmatchError, ValueError):
     """A file (caches, pods, catalog, profile) holds bad input."""
 
 
+class OutputFileError(FastmatchError, OSError):
+    """A file fastmatch was asked to write cannot be written there."""
+
+
 class RegistryError(FastmatchError):
     """A registry could not resolve a reference (unknown, unauthorized, unreachable)."""

@@ -337,14 +337,19 @@ class CacheIndex:
         """Choose a cache for a pod with these images (SPEC §3)."""
         # This is a scheduler's hot path: the common pod (a list of one
         # resolved image, the default policy) costs as little Python as can be.
-        policy = _policy(policy)
-        if not isinstance(pod_name, str):
+        if policy is None:
+            policy = _DEFAULT_POLICY
+        elif type(policy) is not MatchPolicy:
+            policy = _policy(policy)
+        if type(pod_name) is not str:
             raise ValidationError(f"pod_name must be a string, got {pod_name!r}")
-        pod = pod_images(images, f"pod {pod_name}" if pod_name else "pod")
+        if type(images) is list and len(images) == 1 and type(images[0]) is Image:
+            pod: tuple[Image, ...] = (images[0],)
+        else:
+            pod = pod_images(images, f"pod {pod_name}" if pod_name else "pod")
         now_us = micros_at(now)
-        direct = self._direct(pod, policy, now_us)
-        if direct is not None:
-            return direct
+        if policy.cache_id is not None or not policy.auto:
+            return self._direct(pod, policy, now_us)  # type: ignore[return-value]
         tied, full, covered, distance, pod_bytes = self._core.score_one(
             pod_keys(pod),
             policy.min_full(len(pod)),
@@ -354,7 +359,7 @@ class CacheIndex:
             now_us,
         )
         return self._conclude(
-            pod, policy, pod_name, (tied, full, covered, distance), pod_bytes, now_us, None
+            pod, policy, pod_name, tied, full, covered, distance, pod_bytes, now_us, None
         )
 
     def match_many(
@@ -409,13 +414,15 @@ class CacheIndex:
         pod: tuple[Image, ...],
         policy: MatchPolicy,
         pod_name: str,
-        scored: tuple[list[Any], int, int, int],
+        tied: list[Any],
+        full: int,
+        covered: int,
+        distance: int,
         pod_bytes: int,
         now_us: int,
         proposals: decision.Batch | None,
     ) -> MatchResult:
         """SPEC §3.6-3.8 from the core's best candidates (``tied``) and their scores."""
-        tied, full, covered, distance = scored
         best: Best | None = None
         if tied:
             resolve = self._caches.resolve
@@ -423,7 +430,7 @@ class CacheIndex:
                 cache = resolve(tied[0])
             else:  # exact tie on every score: the smallest id, for a deterministic choice
                 cache = min((resolve(c) for c in tied), key=_by_id)
-            best = Best(cache, full, covered, distance)
+            best = (cache, full, covered, distance)
         if self._by_reference:
             best = self._by_reference_best(pod, policy, tied, best, now_us)
         return decision.conclude(
@@ -469,19 +476,17 @@ class CacheIndex:
             resolve = self._caches.resolve
             others = [c for c in (resolve(t) for t in tied) if c.id not in ids]
             if others:
-                options.append(best._replace(cache=min(others, key=_by_id)))
+                options.append((min(others, key=_by_id), *best[1:]))
         for cache_id in ids:
             cache = self._caches.get(cache_id)
             if cache is None or not decision.candidate(cache, policy, now_us):
                 continue
             full, covered, distance = decision.score(cache, pod, layers)
             if decision.eligible(full, covered, bar):
-                options.append(Best(cache, full, covered, distance))
+                options.append((cache, full, covered, distance))
         if not options:
             return None
-        return min(
-            options, key=lambda b: decision.order_key(b.full, b.covered, b.distance, b.cache)
-        )
+        return min(options, key=lambda b: decision.order_key(b[1], b[2], b[3], b[0]))
 
 
 def _by_id(cache: ImageCache) -> str:

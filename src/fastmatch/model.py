@@ -486,6 +486,7 @@ def same_image_set(a: Iterable[Image], b: Iterable[Image]) -> bool:
     )
 
 
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _NOT_DNS = re.compile(r"[^a-z0-9.-]+")
 _DOTS = re.compile(r"[.-]*\.[.-]*")
 PROPOSAL_PREFIX = "auto-create-for-"
@@ -501,6 +502,8 @@ def dns_name(text: str, fallback: str = "pod") -> str:
     >>> dns_name("Web_Server.0"), dns_name("--"), len(dns_name("x" * 300))
     ('web-server.0', 'pod', 253)
     """
+    if len(text) <= MAX_NAME_LENGTH and _DNS_NAME.fullmatch(text):
+        return text  # the common case: a pod's name is already one
     name = _DOTS.sub(".", _NOT_DNS.sub("-", text.lower())).strip(".-")
     if not name:
         return fallback
@@ -517,7 +520,9 @@ def proposal_name(pod_name: str) -> str:
     >>> proposal_name("web-0"), proposal_name("")
     ('auto-create-for-web-0', 'auto-create-for-pod')
     """
-    rest = dns_name(pod_name)[: MAX_NAME_LENGTH - len(PROPOSAL_PREFIX)].rstrip(".-")
+    rest = dns_name(pod_name)
+    if len(rest) > MAX_NAME_LENGTH - len(PROPOSAL_PREFIX):
+        rest = rest[: MAX_NAME_LENGTH - len(PROPOSAL_PREFIX)].rstrip(".-")
     return PROPOSAL_PREFIX + rest
 
 

@@ -55,13 +55,13 @@ def decide(
         return decision.off(policy, len(pod))
 
     bar = decision.bar(policy, len(pod))
-    eligible = []
+    eligible: list[Best] = []
     for cache in caches:
         if decision.candidate(cache, policy, now_us):
             full, covered, distance = score(cache, pod, layers)
             if decision.eligible(full, covered, bar):
-                eligible.append(Best(cache, full, covered, distance))
-    eligible.sort(key=lambda b: decision.order_key(b.full, b.covered, b.distance, b.cache))
+                eligible.append((cache, full, covered, distance))
+    eligible.sort(key=lambda b: decision.order_key(b[1], b[2], b[3], b[0]))
     building: ImageSets[int] = ImageSets()
     for cache in caches:
         if cache.phase in decision.BEING_CREATED:

@@ -160,7 +160,6 @@ class MatchResult(_Fields):
     @staticmethod
     def use(
         cache: ImageCache,
-        *,
         named: bool,
         full: int,
         covered: int,

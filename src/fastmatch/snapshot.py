@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fastmatch.errors import InputFileError
+from fastmatch.errors import InputFileError, OutputFileError
 from fastmatch.model import (
+    MAX_LAYER_SIZE,
     Image,
     ImageCache,
     Layer,
@@ -129,6 +130,7 @@ class Snapshot:
         self.img_off = self._offsets(a, "image.layer_off", n_img, len(self.img_layer_key))
         if len(self.img_layer_size) != len(self.img_layer_key):
             raise InputFileError(f"{self.where}: snapshot image layer columns disagree")
+        self._sizes("image.layer_size", self.img_layer_size)
         # caches
         self.ids = self._strings(a, "cache.id")
         n = len(self.ids)
@@ -172,6 +174,22 @@ class Snapshot:
         runs = ("layer_ids", "img_lens", "img_ids")
         if any(len(v) != rows for k, v in self.core.items() if k not in runs):
             raise InputFileError(f"{self.where}: snapshot core columns disagree in length")
+        self._sizes("core.bytes", self.core["bytes"], limit=None)
+        if len(np.unique(self.core_row)) != rows:
+            raise InputFileError(f"{self.where}: snapshot field 'core.row' names a cache twice")
+        ready = _PHASES.index(Phase.READY)
+        if rows and np.any(self.phase[self.core_row] != ready):
+            raise InputFileError(
+                f"{self.where}: snapshot field 'core.row' names a cache that is not Ready"
+            )
+
+    def _sizes(self, name: str, sizes: Any, limit: int | None = MAX_LAYER_SIZE) -> None:
+        if len(sizes) and int(sizes.min()) < 0:
+            raise InputFileError(f"{self.where}: snapshot field {name!r} holds a negative size")
+        if limit is not None and len(sizes) and int(sizes.max()) > limit:
+            raise InputFileError(
+                f"{self.where}: snapshot field {name!r} holds a size over 2**50 bytes"
+            )
 
     # -- objects on demand ----------------------------------------------------
 
@@ -310,11 +328,19 @@ class Snapshot:
             np.savez(path, **arrays)
             return
         target = os.fspath(path)
+        if os.path.isdir(target):
+            raise OutputFileError(f"{target}: is a directory; give the snapshot a file name")
+        folder = os.path.dirname(target) or "."
+        if not os.path.isdir(folder):
+            raise OutputFileError(f"{target}: no folder {folder} to write the snapshot in")
         tmp = f"{target}.tmp-{os.getpid()}"
         try:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             os.replace(tmp, target)
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise OutputFileError(f"{target}: cannot write the snapshot ({why})") from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -324,10 +350,21 @@ class Snapshot:
         """Read a snapshot; a file that is not one raises :class:`InputFileError`."""
         where = "snapshot" if isinstance(path, io.BytesIO) else os.fspath(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            loaded = np.load(path, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                kind = "one NumPy array (.npy)" if isinstance(loaded, np.ndarray) else "no archive"
+                raise InputFileError(
+                    f"{where}: not a fastmatch index snapshot (it holds {kind}, "
+                    "not the arrays CacheIndex.save writes)"
+                )
+            with loaded as data:
                 arrays = {name: data[name] for name in data.files}
+        except InputFileError:
+            raise
         except FileNotFoundError:
             raise InputFileError(f"{where}: no such file") from None
+        except IsADirectoryError:
+            raise InputFileError(f"{where}: is a directory, not a snapshot file") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputFileError(f"{where}: not a fastmatch index snapshot ({exc})") from None
         return Snapshot(arrays, where)
