@@ -77,7 +77,7 @@ class ChurnMachine(RuleBasedStateMachine):
 
     @invariant()
     def held_images_are_exact(self):
-        self.index._core.check()
+        self.index.verify()
 
     @invariant()
     def same_caches(self):

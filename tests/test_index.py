@@ -83,8 +83,8 @@ def test_building_from_a_list_equals_upserting_it_in_order(caches_, batch, now):
     upserted = fm.CacheIndex()
     for cache in caches_:  # ids repeat: a later cache replaces an earlier one
         upserted.upsert(cache)
-    built._core.check()
-    upserted._core.check()
+    built.verify()
+    upserted.verify()
     assert sorted((c.id, c) for c in built) == sorted((c.id, c) for c in upserted)
     assert len(built) == len(upserted) and built.ready == upserted.ready
     pod_list = [p for p, _ in batch]
@@ -103,15 +103,15 @@ def test_images_no_cache_lists_are_forgotten_in_sweeps():
     many = [fm.ImageCache(f"imc-{i}", [image(i)], created=NOW) for i in range(1100)]
     for cache in many:
         index.upsert(cache)
-    index._core.check()
+    index.verify()
     assert index.match([image(7)], now=NOW).cache_id == "imc-7"
     for cache in many[:-1]:
         index.remove(cache.id)
-    index._core.check()  # the sweep ran: counts and holder lists still exact
+    index.verify()  # the sweep ran: counts and holder lists still exact
     assert index.match([image(7)], now=NOW).outcome == "none"
     assert index.match([image(1099)], now=NOW).cache_id == "imc-1099"
     index.upsert(many[7])  # listed again after its image was swept
-    index._core.check()
+    index.verify()
     assert index.match([image(7)], now=NOW).cache_id == "imc-7"
     assert index.match([NGINX], now=NOW).cache_id == "imc-keep"
 
@@ -191,7 +191,7 @@ def test_loaded_index_keeps_working_under_churn(tmp_path_factory, caches_, ops, 
     path = tmp_path_factory.mktemp("snap") / "index.npz"
     fm.CacheIndex(caches_).save(path)
     loaded = fm.CacheIndex.load(path)
-    loaded._core.check()  # the held images were rebuilt from the saved runs
+    loaded.verify()  # the held images were rebuilt from the saved runs
     reference = ReferenceIndex(caches_)
     for remove, cache in ops:
         if remove:
@@ -200,7 +200,7 @@ def test_loaded_index_keeps_working_under_churn(tmp_path_factory, caches_, ops, 
         else:
             loaded.upsert(cache)
             reference.upsert(cache)
-    loaded._core.check()
+    loaded.verify()
     assert loaded.match(pod, policy, pod_name="x", now=now) == reference.match(
         pod, policy, pod_name="x", now=now)
     loaded.save(path)  # a loaded, changed index saves again

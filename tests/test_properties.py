@@ -17,7 +17,7 @@ def test_match_agrees_with_reference(caches, pod, policy, now, name, strategy):
     index = fm.CacheIndex(caches)
     # Both ways of finding candidates (probing the rarest layer's slots, and
     # counting over every posting list) must give the same decision.
-    index._core.strategy = strategy
+    index.candidate_strategy = strategy
     want = ReferenceIndex(caches).match(pod, policy, pod_name=name, now=now)
     got = index.match(pod, policy, pod_name=name, now=now)
     assert got == want
@@ -36,7 +36,7 @@ def test_pods_of_cached_images_agree_with_reference(caches, data, policy, now):
     pod = data.draw(st.lists(st.sampled_from(listed), min_size=1, max_size=4))
     pod += data.draw(st.lists(pods, max_size=1).map(lambda p: p[0][:1] if p else []))
     index = fm.CacheIndex(caches)
-    index._core.check()
+    index.verify()
     want = ReferenceIndex(caches).match(pod, policy, pod_name="web-0", now=now)
     assert index.match(pod, policy, pod_name="web-0", now=now) == want
     assert index.match_many([pod], policy, now=now, pod_names=["web-0"]) == [want]

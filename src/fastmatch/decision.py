@@ -35,7 +35,7 @@ from fastmatch.model import (
 )
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
-from fastmatch.timeutil import to_micros
+from fastmatch.timeutil import from_micros, to_micros
 
 __all__ = [
     "BEING_CREATED",
@@ -89,18 +89,13 @@ def named(
     distance, pod_bytes)`` for the result.
     """
     n = len(pod)
-    if cache is None or cache.phase is not Phase.READY or _expired(cache, now_us):
+    if cache is None or cache.phase is not Phase.READY or cache.expired(from_micros(now_us)):
         return MatchResult.reject(cache_id, n, (reason_rejected, cache_id, cache))
     full, covered, distance, pod_bytes = scored(cache)
     return MatchResult.use(
         cache, True, full, covered, n, distance, (reason_used, cache, True, full, n, covered,
                                                   pod_bytes)
     )
-
-
-def _expired(cache: ImageCache, now_us: int) -> bool:
-    at = cache.expires_at
-    return at is not None and to_micros(at) <= now_us
 
 
 # -- §3.2 ---------------------------------------------------------------------
@@ -116,7 +111,7 @@ def off(policy: MatchPolicy, n: int) -> MatchResult:
 
 def candidate(cache: ImageCache, policy: MatchPolicy, now_us: int) -> bool:
     """Whether ``cache`` may serve a pod with ``policy`` at ``now_us`` at all."""
-    if cache.phase is not Phase.READY or _expired(cache, now_us):
+    if cache.phase is not Phase.READY or cache.expired(from_micros(now_us)):
         return False
     if policy.storage_gib is not None and cache.size_gib > policy.storage_gib:
         return False

@@ -22,16 +22,15 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from fastmatch import _core, batch, decision
+from fastmatch import _core, batch, decision, lifecycle
 from fastmatch.decision import DEFAULT_CREATION_TIMEOUT, Best, ImageSets
 from fastmatch.encoding import NEVER, cache_row, pod_images, pod_keys
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
-from fastmatch.lifecycle import record_match
 from fastmatch.model import Image, ImageCache, ImageLike, Phase
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
 from fastmatch.snapshot import CacheTable, Snapshot
-from fastmatch.timeutil import TimeLike, micros_at, to_datetime, to_micros, utcnow
+from fastmatch.timeutil import TimeLike, micros_at, to_micros, utcnow
 
 __all__ = ["CacheIndex", "UnknownCacheError"]
 
@@ -314,15 +313,15 @@ class CacheIndex:
         """
         with self._write:
             cache = self[cache_id]
-            updated = record_match(cache, utcnow() if now is None else now)
+            updated = lifecycle.record_match(cache, utcnow() if now is None else now)
         if updated is not cache:
             self.upsert(updated)
         return updated
 
     def expired(self, now: TimeLike | None = None) -> list[ImageCache]:
         """The caches that have expired at ``now`` (SPEC §4), by id."""
-        when = utcnow() if now is None else to_datetime(now, "now")
-        return sorted((c for c in self if c.expired(when)), key=lambda c: c.id)
+        expired = lifecycle.expired(self, utcnow() if now is None else now)
+        return sorted(expired, key=_by_id)
 
     # -- matching -------------------------------------------------------------
 

@@ -208,7 +208,7 @@ class Image:
         object.__setattr__(self, "_sizes", LayerSizes(sizes))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_trusted_image, (self.ref, self.layers, self.digest))
+        return (trusted_image, (self.ref, self.layers, self.digest))
 
     @property
     def key(self) -> str:
@@ -355,7 +355,7 @@ class ImageCache:
 
     def __reduce__(self) -> tuple[Any, ...]:
         fields = {f: getattr(self, f) for f in _CACHE_FIELDS}
-        return (_trusted_cache, (fields,))
+        return (trusted_cache, (fields,))
 
     def replace(self, **changes: Any) -> ImageCache:
         """A copy with some fields changed, validated like a new one."""
@@ -560,18 +560,21 @@ class CreateProposal:
 
 
 # -- trusted construction ------------------------------------------------------
-# For data fastmatch itself validated and stored (index snapshots): building
-# the objects again without re-checking what was checked when they were made.
+# For data fastmatch itself validated and stored (index snapshots, pickles):
+# building the objects again without re-checking what was checked when they
+# were made.  Nothing else should call these.
 
 
-def _trusted_layer(digest: str, size: int) -> Layer:
+def trusted_layer(digest: str, size: int) -> Layer:
+    """A layer from fields fastmatch validated before (no checks)."""
     layer = object.__new__(Layer)
     object.__setattr__(layer, "digest", digest)
     object.__setattr__(layer, "size", size)
     return layer
 
 
-def _trusted_image(ref: str, layers: tuple[Layer, ...], digest: str | None) -> Image:
+def trusted_image(ref: str, layers: tuple[Layer, ...], digest: str | None) -> Image:
+    """An image from fields fastmatch validated before (no checks)."""
     image = object.__new__(Image)
     object.__setattr__(image, "ref", ref)
     object.__setattr__(image, "layers", layers)
@@ -598,7 +601,8 @@ _CACHE_FIELDS = (
 )
 
 
-def _trusted_cache(fields: dict[str, Any]) -> ImageCache:
+def trusted_cache(fields: dict[str, Any]) -> ImageCache:
+    """A cache from fields fastmatch validated before (its derived fields computed anew)."""
     cache = object.__new__(ImageCache)
     for name, value in fields.items():
         object.__setattr__(cache, name, value)

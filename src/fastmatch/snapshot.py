@@ -35,9 +35,9 @@ from fastmatch.model import (
     ImageCache,
     Layer,
     Phase,
-    _trusted_cache,
-    _trusted_image,
-    _trusted_layer,
+    trusted_cache,
+    trusted_image,
+    trusted_layer,
 )
 from fastmatch.timeutil import EPOCH, to_micros
 
@@ -203,10 +203,10 @@ class Snapshot:
                                self.img_layer_size[a:b].tolist()):
                 layer = self._layers.get((k, size))
                 if layer is None:
-                    layer = self._layers[(k, size)] = _trusted_layer(self.keys[k], size)
+                    layer = self._layers[(k, size)] = trusted_layer(self.keys[k], size)
                 layers.append(layer)
             digest = self.img_digest[row] or None
-            image = self._images[row] = _trusted_image(self.img_ref[row], tuple(layers), digest)
+            image = self._images[row] = trusted_image(self.img_ref[row], tuple(layers), digest)
         return image
 
     def phase_of(self, row: int) -> Phase:
@@ -232,7 +232,7 @@ class Snapshot:
         """The cache of row ``row`` (built anew each call: the caller keeps it)."""
         a, b = int(self.cache_img_off[row]), int(self.cache_img_off[row + 1])
         retention = int(self.retention[row])
-        return _trusted_cache({
+        return trusted_cache({
             "id": self.ids[row],
             "images": tuple(self.image(i) for i in self.cache_img[a:b].tolist()),
             "name": self.names[row],

@@ -7,7 +7,7 @@ from time import time_ns
 
 from fastmatch.errors import ValidationError
 
-__all__ = ["EPOCH", "TimeLike", "micros_at", "to_datetime", "to_micros", "utcnow"]
+__all__ = ["EPOCH", "TimeLike", "from_micros", "micros_at", "to_datetime", "to_micros", "utcnow"]
 
 TimeLike = datetime | int | float | str
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -47,6 +47,11 @@ def to_datetime(value: TimeLike, where: str = "time") -> datetime:
 
 
 _MICROSECOND = timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime ``micros`` microseconds after the epoch."""
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def to_micros(value: datetime) -> int:
