@@ -1,6 +1,6 @@
 #!/bin/sh
-# Instructions that 256 pods' matches cost (bench/callgrind_match.py): the total
-# of a run that matches less the total of one that only sets up.
+# Instructions that one round of 256 pods' matches costs (bench/callgrind_match.py):
+# half the difference between a run of 3 rounds and a run of 1.
 set -eu
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -9,6 +9,6 @@ count() {
         --callgrind-out-file=/dev/null "$PY" bench/callgrind_match.py "$@" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-setup=$(count --setup-only)
-total=$(count)
-echo "setup $setup, with matches $total, matches $((total - setup)) instructions"
+one=$(count --rounds 1)
+three=$(count --rounds 3)
+echo "1 round $one, 3 rounds $three: one round of matches $(((three - one) / 2)) instructions"

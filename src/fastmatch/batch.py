@@ -143,20 +143,24 @@ def match_many(
             chunk: Chunk = []
             for g in range(start, min(start + CHUNK, len(firsts))):
                 i = firsts[g]
-                given = policy_list[i]
-                policy = default_policy if given is None else check_policy(given)
+                policy = policy_list[i]
+                if policy is None:
+                    policy = default_policy
+                elif type(policy) is not MatchPolicy:
+                    policy = check_policy(policy)
                 images = pod_list[i]
                 if len(images) == 1 and type(images[0]) is Image:  # the common pod
                     pod: tuple[Image, ...] = (images[0],)
+                    keys: list[Any] = [images[0].layer_sizes()]
                 else:
                     pod = pod_images(images, f"pod {names[i] or i}")
-                done = direct(pod, policy, now_us)
-                if done is not None:
-                    decided[g] = done
+                    keys = pod_keys(pod)
+                if policy.cache_id is not None or not policy.auto:
+                    decided[g] = direct(pod, policy, now_us)
                     continue
                 nbytes = encode(
                     scoring,
-                    pod_keys(pod),
+                    keys,
                     policy.min_full(len(pod)),
                     policy.storage_gib,
                     policy.arch,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from fastmatch.explain import Proposal, reason_none, reason_rejected, reason_used
 from fastmatch.model import (
@@ -47,6 +47,7 @@ __all__ = [
     "candidate",
     "conclude",
     "eligible",
+    "hit",
     "named",
     "off",
     "order_key",
@@ -193,17 +194,22 @@ def propose(
     A pod with more than 20 images proposes its 20 largest (in the pod's order);
     the size is 30 GiB plus the pod's extra storage, at most 32768 GiB.
     """
-    images = pod
     dropped = len(pod) - MAX_IMAGES_PER_CACHE
-    if dropped > 0:
+    if dropped <= 0:
+        images, dropped = pod, 0
+    else:
         by_size = sorted(range(len(pod)), key=lambda i: (-pod[i].size, i))
-        kept = sorted(by_size[:MAX_IMAGES_PER_CACHE])
-        images = tuple(pod[i] for i in kept)
-    size = min(AUTO_CREATE_BASE_GIB + policy.extra_storage_gib, MAX_SIZE_GIB)
-    return CreateProposal(proposal_name(pod_name), images, size), max(dropped, 0)
+        images = tuple(pod[i] for i in sorted(by_size[:MAX_IMAGES_PER_CACHE]))
+    size = AUTO_CREATE_BASE_GIB + policy.extra_storage_gib
+    if size > MAX_SIZE_GIB:
+        size = MAX_SIZE_GIB
+    return CreateProposal(proposal_name(pod_name), images, size), dropped
 
 
 T = TypeVar("T")
+_UNSET: Any = object()  # "not computed by the caller"
+LayerSets = frozenset[frozenset[str]] | None  # what ImageSets.key gives
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class ImageSets(Generic[T]):
@@ -226,19 +232,31 @@ class ImageSets(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(self, name: str, images: tuple[Image, ...], value: T) -> None:
-        """File ``value`` under ``name`` (replacing what ``name`` had) for ``images``."""
+    @staticmethod
+    def key(images: tuple[Image, ...]) -> frozenset[frozenset[str]] | None:
+        """The set of the images' layer sets, or ``None`` if an image's layers are unknown:
+        what :meth:`add` and :meth:`find` compute, for a caller doing both."""
+        sets = []
+        for image in images:
+            if not image.layers:
+                return None
+            sets.append(image.layer_set)
+        return frozenset(sets)
+
+    def add(self, name: str, images: tuple[Image, ...], value: T, key: LayerSets = _UNSET) -> None:
+        """File ``value`` under ``name`` (replacing what ``name`` had) for ``images``
+        (whose :meth:`key` the caller may pass)."""
         self.discard(name)
-        exact = _layer_sets(images)
+        exact = self.key(images) if key is _UNSET else key
         entry = _Filed(images, value, exact)
         self._entries[name] = entry
         if exact is not None:
             self._exact.setdefault(exact, {})[name] = entry
         for image in images:
-            for key in image.keys:
-                self._by_key.setdefault(key, {})[name] = entry
+            for ident in image.keys:
+                self._by_key.setdefault(ident, {})[name] = entry
                 if exact is None:
-                    self._loose.setdefault(key, {})[name] = entry
+                    self._loose.setdefault(ident, {})[name] = entry
 
     def discard(self, name: str) -> None:
         """Forget ``name``, if it is filed."""
@@ -248,23 +266,27 @@ class ImageSets(Generic[T]):
         if entry.exact is not None:
             _unfile(self._exact, entry.exact, name)
         for image in entry.images:
-            for key in image.keys:
-                _unfile(self._by_key, key, name)
-                _unfile(self._loose, key, name)
+            for ident in image.keys:
+                _unfile(self._by_key, ident, name)
+                _unfile(self._loose, ident, name)
 
-    def find(self, images: tuple[Image, ...]) -> list[tuple[str, T]]:
-        """Every ``(name, value)`` filed under the same image set as ``images``, by name."""
+    def find(self, images: tuple[Image, ...], key: LayerSets = _UNSET) -> list[tuple[str, T]]:
+        """Every ``(name, value)`` filed under the same image set as ``images``, by name
+        (the caller may pass their :meth:`key`)."""
         if not self._entries:
             return []
-        exact = _layer_sets(images)
+        exact = self.key(images) if key is _UNSET else key
+        if exact is not None and not self._loose:  # the common case: one dictionary read
+            same = self._exact.get(exact)
+            return sorted((name, entry.value) for name, entry in same.items()) if same else []
         found: dict[str, _Filed[T]] = {}
         if exact is not None:
             found.update(self._exact.get(exact, ()))
         index = self._by_key if exact is None else self._loose
         if index:
             for image in images:
-                for key in image.keys:
-                    more = index.get(key)
+                for ident in image.keys:
+                    more = index.get(ident)
                     if more:
                         for name, entry in more.items():
                             if name not in found and same_image_set(images, entry.images):
@@ -283,16 +305,6 @@ class _Filed(Generic[T]):
         self.exact = exact
 
 
-def _layer_sets(images: tuple[Image, ...]) -> frozenset[frozenset[str]] | None:
-    """The set of the images' layer sets, or ``None`` if an image's layers are unknown."""
-    sets = []
-    for image in images:
-        if not image.layers:
-            return None
-        sets.append(frozenset(image.layer_sizes()))
-    return frozenset(sets)
-
-
 K = TypeVar("K")
 
 
@@ -305,16 +317,23 @@ def _unfile(index: dict[K, dict[str, _Filed[T]]], key: K, name: str) -> None:
 
 
 def building(
-    caches: ImageSets[int], images: tuple[Image, ...], now_us: int, timeout: timedelta
+    caches: ImageSets[int],
+    images: tuple[Image, ...],
+    now_us: int,
+    timeout: timedelta,
+    key: LayerSets = _UNSET,
 ) -> tuple[str | None, str | None]:
     """The cache being built for ``images`` (its id), else one stuck past ``timeout``.
 
     ``caches`` files each ``Preparing``/``Creating`` cache's creation time
     (epoch microseconds) under its images.
     """
-    limit = now_us - timeout // timedelta(microseconds=1)
+    found = caches.find(images, key)
+    if not found:
+        return None, None
+    limit = now_us - timeout // _MICROSECOND
     stuck: str | None = None
-    for cache_id, created in caches.find(images):
+    for cache_id, created in found:
         if created > limit:
             return cache_id, None
         if stuck is None:
@@ -328,6 +347,13 @@ class Batch:
 
     def __init__(self) -> None:
         self.proposed: ImageSets[tuple[CreateProposal, str]] = ImageSets()
+
+
+def hit(cache: ImageCache, n: int, covered: int, distance: int, pod_bytes: int) -> MatchResult:
+    """The decision when a candidate holds every one of the pod's ``n`` images: use it,
+    propose nothing."""
+    why = (reason_used, cache, False, n, n, covered, pod_bytes)
+    return MatchResult.use(cache, False, n, covered, n, distance, why)
 
 
 def conclude(
@@ -348,23 +374,22 @@ def conclude(
     than ``timeout``) or, within ``batch``, was proposed for an earlier pod.
     """
     n = len(pod)
-    if best is not None and best[1] == n:  # every image cached: nothing to propose
-        cache, full, covered, distance = best
-        why_used = (reason_used, cache, False, full, n, covered, pod_bytes)
-        return MatchResult.use(cache, False, full, covered, n, distance, why_used)
+    if best is not None and best[1] == n:
+        return hit(best[0], n, best[2], best[3], pod_bytes)
     create: CreateProposal | None
     why: Proposal
     create, dropped = propose(pod, policy, pod_name)
-    creating, stuck = building(caches_building, create.images, now_us, timeout)
+    key = ImageSets.key(create.images)
+    creating, stuck = building(caches_building, create.images, now_us, timeout, key)
     if creating is not None:
         create, why = None, Proposal(creating=creating)
-    elif batch is not None and (earlier := batch.proposed.find(create.images)):
+    elif batch is not None and (earlier := batch.proposed.find(create.images, key)):
         first, first_pod = earlier[0][1]
         create, why = None, Proposal(earlier=first.name, earlier_pod=first_pod)
     else:
-        why = Proposal(create.name, create.size_gib, stuck=stuck, timeout=timeout, dropped=dropped)
+        why = Proposal(create.name, create.size_gib, None, stuck, timeout, dropped)
         if batch is not None:
-            batch.proposed.add(str(len(batch.proposed)), create.images, (create, pod_name))
+            batch.proposed.add(str(len(batch.proposed)), create.images, (create, pod_name), key)
     if best is None:
         return MatchResult.none(n, (reason_none, policy, n, why), create)
     cache, full, covered, distance = best

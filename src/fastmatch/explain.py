@@ -8,6 +8,7 @@ function and its arguments and words the reason only when it is read.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from fastmatch.model import ImageCache
 from fastmatch.policy import MatchPolicy
@@ -64,41 +65,19 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-class Proposal:
+class Proposal(NamedTuple):
     """What the reason says about auto-create: a proposal, a cache already being built,
-    a cache that is stuck past the creation timeout, or images left out of a proposal."""
+    a cache that is stuck past the creation timeout, images left out of a proposal, or
+    a proposal an earlier pod of the batch made."""
 
-    __slots__ = (
-        "create_gib",
-        "create_name",
-        "creating",
-        "dropped",
-        "earlier",
-        "earlier_pod",
-        "stuck",
-        "timeout",
-    )
-
-    def __init__(
-        self,
-        create_name: str | None = None,
-        create_gib: int = 0,
-        *,
-        creating: str | None = None,
-        stuck: str | None = None,
-        timeout: timedelta | None = None,
-        dropped: int = 0,
-        earlier: str | None = None,
-        earlier_pod: str = "",
-    ) -> None:
-        self.create_name = create_name
-        self.create_gib = create_gib
-        self.creating = creating
-        self.stuck = stuck
-        self.timeout = timeout
-        self.dropped = dropped
-        self.earlier = earlier
-        self.earlier_pod = earlier_pod
+    create_name: str | None = None
+    create_gib: int = 0
+    creating: str | None = None
+    stuck: str | None = None
+    timeout: timedelta | None = None
+    dropped: int = 0
+    earlier: str | None = None
+    earlier_pod: str = ""
 
     def __str__(self) -> str:
         text = ""

@@ -344,18 +344,16 @@ class CacheIndex:
             raise ValidationError(f"pod_name must be a string, got {pod_name!r}")
         if type(images) is list and len(images) == 1 and type(images[0]) is Image:
             pod: tuple[Image, ...] = (images[0],)
+            keys: list[Any] = [images[0].layer_sizes()]
         else:
             pod = pod_images(images, f"pod {pod_name}" if pod_name else "pod")
+            keys = pod_keys(pod)
         now_us = micros_at(now)
         if policy.cache_id is not None or not policy.auto:
             return self._direct(pod, policy, now_us)  # type: ignore[return-value]
+        n = len(pod)
         tied, full, covered, distance, pod_bytes = self._core.score_one(
-            pod_keys(pod),
-            policy.min_full(len(pod)),
-            policy.storage_gib,
-            policy.arch,
-            policy.os,
-            now_us,
+            keys, policy.min_full(n), policy.storage_gib, policy.arch, policy.os, now_us
         )
         return self._conclude(
             pod, policy, pod_name, tied, full, covered, distance, pod_bytes, now_us, None
@@ -422,6 +420,8 @@ class CacheIndex:
         proposals: decision.Batch | None,
     ) -> MatchResult:
         """SPEC §3.6-3.8 from the core's best candidates (``tied``) and their scores."""
+        if full == len(pod) and len(tied) == 1 and not self._by_reference:  # the common hit
+            return decision.hit(self._caches.resolve(tied[0]), full, covered, distance, pod_bytes)
         best: Best | None = None
         if tied:
             resolve = self._caches.resolve

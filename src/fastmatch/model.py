@@ -6,6 +6,7 @@ They are immutable and validated on construction, so everything downstream
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -171,6 +172,7 @@ class Image:
     # What layer_sizes() hands out: always the same object, so that the index's
     # core can remember how it encoded the image.
     _sizes: LayerSizes = field(init=False, repr=False, compare=False, hash=False)
+    _layer_set: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self, ref: str, layers: Iterable[LayerLike] = (), digest: str | None = None
@@ -206,6 +208,7 @@ class Image:
 
     def _keep(self, sizes: dict[str, int]) -> None:
         object.__setattr__(self, "_sizes", LayerSizes(sizes))
+        object.__setattr__(self, "_layer_set", frozenset(sizes) if self.layers else frozenset())
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (trusted_image, (self.ref, self.layers, self.digest))
@@ -221,6 +224,11 @@ class Image:
         if self.digest is None or self.ref.endswith("@" + self.digest):
             return (self.key,)
         return (self.ref, self.digest)
+
+    @property
+    def layer_set(self) -> frozenset[str]:
+        """The digests of the image's layers (empty when they are unknown)."""
+        return self._layer_set
 
     @property
     def layers_known(self) -> bool:
@@ -474,7 +482,7 @@ def same_image(a: Image, b: Image) -> bool:
     reference, a shared reference or manifest digest makes them the same.
     """
     if a.layers and b.layers:
-        return a._sizes.keys() == b._sizes.keys()
+        return a._layer_set == b._layer_set
     return any(key in b.keys for key in a.keys)
 
 
@@ -513,6 +521,7 @@ def dns_name(text: str, fallback: str = "pod") -> str:
     return name
 
 
+@functools.lru_cache(maxsize=4096)  # replicas and retries ask for the same names
 def proposal_name(pod_name: str) -> str:
     """The name of the cache proposed for a pod (SPEC §3.7): ``auto-create-for-<pod>``,
     a valid Kubernetes name whatever the pod's name is.

@@ -157,6 +157,8 @@ class MatchResult(_Fields):
 
     # -- the named constructors (the decision's three outcomes) ----------------
 
+    # Each constructor fills the slots itself: this is every match's last step.
+
     @staticmethod
     def use(
         cache: ImageCache,
@@ -170,21 +172,23 @@ class MatchResult(_Fields):
     ) -> MatchResult:
         """The pod starts from ``cache``; ``why`` is the reason, or ``(function, *args)``
         that words it when it is first read."""
-        reason, lazy = _text_or_lazy(why)
-        return _build(
-            "use",
-            cache.id,
-            named,
-            full,
-            covered,
-            images,
-            full == images,
-            create,
-            reason,
-            lazy,
-            distance,
-            cache,
-        )
+        r = _new(_Fields)
+        r.outcome = "use"
+        r.cache_id = cache.id
+        r.named = named
+        r.full = full
+        r.covered = covered
+        r.images = images
+        r.perfect = full == images
+        r.create = create
+        r.distance = distance
+        r.cache = cache
+        if isinstance(why, str):
+            r._reason, r._why = why, None
+        else:
+            r._reason, r._why = None, why
+        r.__class__ = MatchResult
+        return r  # type: ignore[return-value]
 
     @staticmethod
     def none(
@@ -198,7 +202,9 @@ class MatchResult(_Fields):
     def reject(cache_id: str, images: int, why: str | LazyReason) -> MatchResult:
         """The pod named ``cache_id``, which cannot serve it: ECI fails its creation."""
         reason, lazy = _text_or_lazy(why)
-        return _build("reject", cache_id, True, 0, 0, images, False, None, reason, lazy, None, None)
+        return _build(
+            "reject", cache_id, True, 0, 0, images, False, None, reason, lazy, None, None
+        )
 
     def proposing(self, create: CreateProposal | None, why: str | LazyReason) -> MatchResult:
         """This decision with another proposal (and the reason that goes with it)."""
