@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/fastmatch
 	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd bench/*.pyx
+	$(BIN)/lint-imports
 
 pytest: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q tests bench --benchmark-disable

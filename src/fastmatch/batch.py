@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from fastmatch import _core
+from fastmatch._core import Core, replicas
 from fastmatch.decision import Batch
 from fastmatch.encoding import pod_images, pod_keys
 from fastmatch.errors import ValidationError
@@ -77,7 +77,7 @@ def _pods(pods: object) -> list[list[Any]]:
 
 
 def match_many(
-    core: _core.Core,
+    core: Core,
     pods: Iterable[Iterable[ImageLike]],
     policies: Iterable[MatchPolicy | None] | MatchPolicy | None,
     *,
@@ -119,7 +119,7 @@ def match_many(
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValidationError(f"match_many: threads must be a positive integer, got {threads!r}")
 
-    owner, firsts = _core.replicas(pod_list, policy_list)
+    owner, firsts = replicas(pod_list, policy_list)
     decided: list[MatchResult | None] = [None] * len(firsts)
     proposals = Batch()
     # Groups whose first pod proposed a cache, with what the decision was made of:

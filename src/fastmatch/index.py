@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from fastmatch import _core, batch, decision, lifecycle
+import fastmatch._core as _core
+from fastmatch import batch, decision, lifecycle
 from fastmatch.decision import DEFAULT_CREATION_TIMEOUT, Best, ImageSets
 from fastmatch.encoding import NEVER, cache_row, pod_images, pod_keys
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError

@@ -1,0 +1,62 @@
+"""The boundaries of the house that import-linter cannot see (``make lint`` checks the rest).
+
+The compiled core is an extension module, invisible to import-linter's graph:
+only the index and its batch pipeline may import it.  And no module reaches
+for another module's underscore names.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "fastmatch"
+TESTS = Path(__file__).resolve().parent
+CORE_OWNERS = {"index.py", "batch.py"}
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, imported names) for every import in ``path``."""
+    found: list[tuple[str, list[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found.extend((a.name, []) for a in node.names)
+    return found
+
+
+def _touches_core(module: str, names: list[str]) -> bool:
+    return module == "fastmatch._core" or (module == "fastmatch" and "_core" in names)
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_index_imports_the_compiled_core(path: Path) -> None:
+    if path.relative_to(PACKAGE).as_posix() in CORE_OWNERS:
+        return
+    assert not any(_touches_core(m, n) for m, n in _imports(path)), (
+        f"{path.name} imports fastmatch._core: go through CacheIndex"
+    )
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_another_modules_private_names(path: Path) -> None:
+    for module, names in _imports(path):
+        if module.startswith("fastmatch"):
+            private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+            private = [n for n in private if n != "_core"]
+            assert not private, f"{path.name} imports {private} from {module}"
+
+
+def test_tests_reach_the_core_only_in_their_own_folder() -> None:
+    for path in sorted(TESTS.rglob("*.py")):
+        if "core" in path.relative_to(TESTS).parts[:1] or path == Path(__file__).resolve():
+            continue  # white-box tests of the core live in tests/core/
+        source = path.read_text(encoding="utf-8")
+        assert "._core" not in source.replace("fastmatch._core", ""), path.name
+        assert not any(_touches_core(m, n) for m, n in _imports(path)), path.name
