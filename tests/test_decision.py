@@ -459,3 +459,12 @@ def test_reasons_for_one_image_read_well():
     assert hit.reason.startswith("matched imc-1: the pod's image fully cached")
     two = match([cache("imc-1", [NGINX])], [NGINX, BUSYBOX])
     assert two.reason.startswith("matched imc-1: 1 of 2 images fully cached")
+
+
+def test_a_pod_known_by_reference_is_not_proposed_while_its_resolved_cache_builds():
+    building = cache("imc-new", [NGINX], phase="Creating", created=NOW - timedelta(minutes=10))
+    result = match([building], ["nginx:1.14.2"], pod_name="web-0")
+    assert result.create is None and "imc-new" in result.reason
+    # and within one call, a resolved and an unresolved copy of one image set propose once
+    results = Index([]).match_many([[NGINX], ["nginx:1.14.2"]], now=NOW, pod_names=["a", "b"])
+    assert [r.create is not None for r in results] == [True, False]

@@ -226,7 +226,9 @@ class ImageSets(Generic[T]):
     def __init__(self) -> None:
         self._entries: dict[str, _Filed[T]] = {}
         self._exact: dict[frozenset[frozenset[str]], dict[str, _Filed[T]]] = {}
-        self._by_key: dict[str, dict[str, _Filed[T]]] = {}  # every entry
+        # Every entry by identity, built when a set with a by-reference image is
+        # first looked for (most lookups never need it).
+        self._by_key: dict[str, dict[str, _Filed[T]]] | None = None
         self._loose: dict[str, dict[str, _Filed[T]]] = {}  # entries with a by-reference image
 
     def __len__(self) -> int:
@@ -246,16 +248,22 @@ class ImageSets(Generic[T]):
     def add(self, name: str, images: tuple[Image, ...], value: T, key: LayerSets = _UNSET) -> None:
         """File ``value`` under ``name`` (replacing what ``name`` had) for ``images``
         (whose :meth:`key` the caller may pass)."""
-        self.discard(name)
+        if name in self._entries:
+            self.discard(name)
         exact = self.key(images) if key is _UNSET else key
         entry = _Filed(images, value, exact)
         self._entries[name] = entry
         if exact is not None:
             self._exact.setdefault(exact, {})[name] = entry
-        for image in images:
+        if exact is None or self._by_key is not None:
+            self._file_keys(name, entry)
+
+    def _file_keys(self, name: str, entry: _Filed[T]) -> None:
+        for image in entry.images:
             for ident in image.keys:
-                self._by_key.setdefault(ident, {})[name] = entry
-                if exact is None:
+                if self._by_key is not None:
+                    self._by_key.setdefault(ident, {})[name] = entry
+                if entry.exact is None:
                     self._loose.setdefault(ident, {})[name] = entry
 
     def discard(self, name: str) -> None:
@@ -267,7 +275,8 @@ class ImageSets(Generic[T]):
             _unfile(self._exact, entry.exact, name)
         for image in entry.images:
             for ident in image.keys:
-                _unfile(self._by_key, ident, name)
+                if self._by_key is not None:
+                    _unfile(self._by_key, ident, name)
                 _unfile(self._loose, ident, name)
 
     def find(self, images: tuple[Image, ...], key: LayerSets = _UNSET) -> list[tuple[str, T]]:
@@ -282,15 +291,23 @@ class ImageSets(Generic[T]):
         found: dict[str, _Filed[T]] = {}
         if exact is not None:
             found.update(self._exact.get(exact, ()))
+        if exact is None and self._by_key is None:
+            self._by_key = {}
+            for name, entry in self._entries.items():
+                self._file_keys(name, entry)
         index = self._by_key if exact is None else self._loose
         if index:
+            # A set that lists an image by reference shares that reference (or
+            # digest) with the same set: the candidates share a key, checked once each.
+            candidates: dict[str, _Filed[T]] = {}
             for image in images:
                 for ident in image.keys:
                     more = index.get(ident)
                     if more:
-                        for name, entry in more.items():
-                            if name not in found and same_image_set(images, entry.images):
-                                found[name] = entry
+                        candidates.update(more)
+            for name, entry in candidates.items():
+                if name not in found and same_image_set(images, entry.images):
+                    found[name] = entry
         return sorted((name, entry.value) for name, entry in found.items())
 
 

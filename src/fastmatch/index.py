@@ -356,6 +356,11 @@ class CacheIndex:
         tied, full, covered, distance, pod_bytes = self._core.score_one(
             keys, policy.min_full(n), policy.storage_gib, policy.arch, policy.os, now_us
         )
+        if full == n and len(tied) == 1 and not self._by_reference:  # the common hit
+            cache = tied[0]
+            if type(cache) is not ImageCache:
+                cache = self._caches.resolve(cache)
+            return decision.hit(cache, n, covered, distance, pod_bytes)
         return self._conclude(
             pod, policy, pod_name, tied, full, covered, distance, pod_bytes, now_us, None
         )
@@ -422,7 +427,10 @@ class CacheIndex:
     ) -> MatchResult:
         """SPEC §3.6-3.8 from the core's best candidates (``tied``) and their scores."""
         if full == len(pod) and len(tied) == 1 and not self._by_reference:  # the common hit
-            return decision.hit(self._caches.resolve(tied[0]), full, covered, distance, pod_bytes)
+            cache = tied[0]
+            if type(cache) is not ImageCache:
+                cache = self._caches.resolve(cache)
+            return decision.hit(cache, full, covered, distance, pod_bytes)
         best: Best | None = None
         if tied:
             resolve = self._caches.resolve

@@ -195,8 +195,22 @@ class MatchResult(_Fields):
         images: int, why: str | LazyReason, create: CreateProposal | None = None
     ) -> MatchResult:
         """No cache for the pod (and perhaps a cache to create)."""
-        reason, lazy = _text_or_lazy(why)
-        return _build("none", None, False, 0, 0, images, False, create, reason, lazy, None, None)
+        r = _new(_Fields)
+        r.outcome = "none"
+        r.cache_id = None
+        r.named = False
+        r.full = r.covered = 0
+        r.images = images
+        r.perfect = False
+        r.create = create
+        r.distance = None
+        r.cache = None
+        if isinstance(why, str):
+            r._reason, r._why = why, None
+        else:
+            r._reason, r._why = None, why
+        r.__class__ = MatchResult
+        return r  # type: ignore[return-value]
 
     @staticmethod
     def reject(cache_id: str, images: int, why: str | LazyReason) -> MatchResult:
