@@ -301,7 +301,7 @@ def test_bad_arguments_to_match_are_fastmatch_errors():
         index.match([NGINX], {"k8s.aliyun.com/imc-perfect-match": "true"})
     with pytest.raises(fm.ValidationError, match="pods must be a list of pods"):
         index.match_many("nginx")
-    with pytest.raises(fm.ValidationError, match="pod 0 must be a list of images"):
+    with pytest.raises(fm.ValidationError, match="a pod must be a list of images, got 42"):
         index.match_many([42])
     with pytest.raises(fm.ValidationError, match="policy must be a MatchPolicy"):
         index.match_many([[NGINX]], [{"a": "b"}])

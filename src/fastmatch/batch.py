@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from fastmatch._core import Core, replicas
-from fastmatch.decision import Batch
+from fastmatch.decision import Batch, proposed_before
 from fastmatch.encoding import pod_images, pod_keys
 from fastmatch.errors import ValidationError
 from fastmatch.model import Image, ImageLike
@@ -61,19 +61,15 @@ def _pods(pods: object) -> list[list[Any]]:
             "match_many: pods must be a list of pods, each a list of images, "
             f"got {type(pods).__name__}"
         )
-    out: list[list[Any]] = []
-    for i, pod in enumerate(pods):
-        if type(pod) is list:
-            out.append(pod)
-        elif isinstance(pod, (str, Image)):
-            out.append([pod])
-        elif isinstance(pod, bytes) or not isinstance(pod, Iterable):
-            raise ValidationError(
-                f"match_many: pod {i} must be a list of images, got {type(pod).__name__}"
-            )
-        else:
-            out.append(list(pod))
-    return out
+    return [pod if type(pod) is list else _pod(pod) for pod in pods]
+
+
+def _pod(pod: object) -> list[Any]:
+    if isinstance(pod, (str, Image)):
+        return [pod]
+    if isinstance(pod, bytes) or not isinstance(pod, Iterable):
+        raise ValidationError(f"match_many: a pod must be a list of images, got {pod!r}")
+    return list(pod)
 
 
 def match_many(
@@ -124,14 +120,14 @@ def match_many(
     proposals = Batch()
     # Groups whose first pod proposed a cache, with what the decision was made of:
     # the group's other pods say that it was proposed (one proposal per image set).
-    proposing: dict[int, tuple[tuple[Image, ...], MatchPolicy, Scored, int]] = {}
+    proposing: dict[int, tuple[MatchPolicy, int]] = {}
 
     def decide(chunk: Chunk, scores: list[Scored]) -> None:
         for (g, pod, policy, nbytes), score in zip(chunk, scores):
             result = conclude(pod, policy, names[firsts[g]], *score, nbytes, now_us, proposals)
             decided[g] = result
             if result.create is not None:
-                proposing[g] = (pod, policy, score, nbytes)
+                proposing[g] = (policy, nbytes)
 
     encode = core.encode
     pipelined = threads > 1 and len(firsts) > CHUNK
@@ -195,9 +191,9 @@ def match_many(
                 continue
             result = others.get(g)
             if result is None:
-                pod, policy, score, nbytes = proposing[g]
-                result = others[g] = conclude(
-                    pod, policy, names[i], *score, nbytes, now_us, proposals
-                )
+                policy, nbytes = proposing[g]
+                first = decided[g]
+                assert first is not None
+                result = others[g] = proposed_before(first, policy, nbytes, names[firsts[g]])
             results[i] = result
     return results

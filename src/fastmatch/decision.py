@@ -52,6 +52,7 @@ __all__ = [
     "off",
     "order_key",
     "propose",
+    "proposed_before",
     "score",
 ]
 
@@ -203,7 +204,7 @@ def propose(
     size = AUTO_CREATE_BASE_GIB + policy.extra_storage_gib
     if size > MAX_SIZE_GIB:
         size = MAX_SIZE_GIB
-    return CreateProposal(proposal_name(pod_name), images, size), dropped
+    return CreateProposal.within_limits(proposal_name(pod_name), images, size), dropped
 
 
 T = TypeVar("T")
@@ -371,6 +372,22 @@ def hit(cache: ImageCache, n: int, covered: int, distance: int, pod_bytes: int) 
     propose nothing."""
     why = (reason_used, cache, False, n, n, covered, pod_bytes)
     return MatchResult.use(cache, False, n, covered, n, distance, why)
+
+
+def proposed_before(
+    first: MatchResult, policy: MatchPolicy, pod_bytes: int, first_pod: str
+) -> MatchResult:
+    """The decision for a pod of the same image set as ``first`` (a result that proposes a
+    cache) later in one batch: the same choice, no second proposal (§3.7)."""
+    assert first.create is not None
+    why = Proposal(earlier=first.create.name, earlier_pod=first_pod)
+    n = first.images
+    if first.cache is None:
+        return MatchResult.none(n, (reason_none, policy, n, why))
+    cache, full, covered = first.cache, first.full, first.covered
+    distance = first.distance if first.distance is not None else 0
+    partial = (reason_used, cache, False, full, n, covered, pod_bytes, why)
+    return MatchResult.use(cache, False, full, covered, n, distance, partial)
 
 
 def conclude(

@@ -548,6 +548,17 @@ class CreateProposal:
     size_gib: int
     auto_created: bool = True
 
+    @classmethod
+    def within_limits(cls, name: str, images: tuple[Image, ...], size_gib: int) -> CreateProposal:
+        """A proposal from parts the decision already kept within ECI's limits (made
+        without a frozen dataclass's per-field ``__setattr__``: one is made per miss)."""
+        proposal = object.__new__(cls)
+        _PROPOSAL_NAME.__set__(proposal, name)
+        _PROPOSAL_IMAGES.__set__(proposal, images)
+        _PROPOSAL_SIZE.__set__(proposal, size_gib)
+        _PROPOSAL_AUTO.__set__(proposal, True)
+        return proposal
+
     def to_cache(
         self,
         id: str | None = None,
@@ -566,6 +577,13 @@ class CreateProposal:
             created=created,
             auto_created=self.auto_created,
         )
+
+
+# The slots of CreateProposal, written directly by CreateProposal.within_limits.
+_PROPOSAL_NAME = vars(CreateProposal)["name"]
+_PROPOSAL_IMAGES = vars(CreateProposal)["images"]
+_PROPOSAL_SIZE = vars(CreateProposal)["size_gib"]
+_PROPOSAL_AUTO = vars(CreateProposal)["auto_created"]
 
 
 # -- trusted construction ------------------------------------------------------
