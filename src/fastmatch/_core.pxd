@@ -1,5 +1,6 @@
-# Declarations of the compiled core, apart from its implementation, so that
-# another Cython module can ``cimport fastmatch._core`` without reading it.
+# Prototypes for sharing: the types and the layout of the compiled core
+# (``_core.pyx`` and its ``.pxi`` parts), apart from its implementation, so
+# that another Cython module can ``cimport fastmatch._core`` without reading it.
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -24,153 +25,122 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_mutex_unlock(pthread_mutex_t* mutex)
 
 
-cdef struct Acc:
-    # Per-thread scratch space, indexed by slot; ``stamp[s] == epoch`` marks
-    # the slots touched by the current pod, so nothing is cleared between pods.
-    vector[uint32_t] stamp
-    vector[uint16_t] full
-    vector[int64_t] cov
-    vector[uint32_t] touched
-    vector[uint32_t] ties
-    uint32_t epoch
-    # A second stamp for counting one image's layers per slot.
-    vector[uint32_t] istamp
-    vector[uint16_t] icount
-    uint32_t iepoch
-    # Per pod image: the listed image with its layers (or NOWHERE), a cursor.
-    vector[uint32_t] held
-    vector[uint32_t] cursor
+cdef enum Strategy:
+    # How the scoring kernel finds a pod image's holders (see _strategy.pxi).
+    AUTO  # by cost: held lists, then probing or counting, whichever reads less
+    PROBE  # always probe the rarest layer's slots; covered by merging rows (tests)
+    COUNT  # always count over the posting lists, walking them for covered (tests)
+
+
+cdef struct ScoreScratch:
+    # Per-thread scratch space of the scoring kernel, indexed by slot;
+    # ``stamp[s] == epoch`` marks the slots touched by the current pod, so
+    # nothing is cleared between pods.
+    vector[uint32_t] stamp  # by slot: the epoch of the pod that last touched it
+    vector[uint16_t] full  # by slot: pod images it holds fully, or UNUSABLE
+    vector[int64_t] cov  # by slot: bytes of the pod's layers it holds
+    vector[uint32_t] touched  # the slots touched by this pod, in order of first touch
+    vector[uint32_t] ties  # the slots tied for best so far (the caller breaks the tie)
+    uint32_t epoch  # the current pod's stamp
+    vector[uint32_t] istamp  # by slot: the image epoch that last counted it
+    vector[uint16_t] icount  # by slot: layers of the current image it holds
+    uint32_t iepoch  # the current image's stamp (counting one image's layers)
+    vector[uint32_t] held  # by pod image: the held image with its layers, or NOWHERE
+    vector[uint32_t] cursor  # by pod image: the position reached in its holder list
+
+
+cdef struct Best:
+    # The best candidate of a pod so far (SPEC §3.6).
+    int64_t slot  # its slot, or -1 when no cache is eligible yet
+    int32_t full  # pod images it holds fully
+    int64_t covered  # bytes of the pod's known layers it holds
+    int64_t distance  # |its bytes - the pod's bytes|
 
 
 cdef struct Pod:
-    # One pod, encoded: its distinct known layer ids (sorted) with their sizes,
-    # and its images as runs of layer ids (``img_ok[i]`` is 0 when image i has
-    # a layer no cache holds, so it can never be fully cached).
-    const uint32_t* layers
-    const int64_t* sizes
-    int32_t n_layers
-    const uint32_t* img_layers
-    const int64_t* img_off
-    const uint8_t* img_ok
-    const uint64_t* img_hash
-    int32_t n_img
-    int64_t pod_bytes
-    int32_t bar
-    double storage
-    int32_t arch
-    int32_t os
-    int64_t now
+    # One pod, encoded: pointers into its _Batch's flat arrays.
+    const uint32_t* layers  # its distinct known layer ids, sorted
+    const int64_t* sizes  # their sizes, in the order of ``layers``
+    int32_t n_layers  # how many known layers
+    const uint32_t* img_layers  # every image's sorted layer ids, back to back
+    const int64_t* img_off  # image i's run is img_layers[img_off[i]:img_off[i + 1]]
+    const uint8_t* img_ok  # 0 when image i has a layer no cache holds (never full)
+    const uint64_t* img_hash  # image i's fingerprint (0 when not ok)
+    int32_t n_img  # how many images
+    int64_t pod_bytes  # bytes of all its distinct layers, known or not
+    int32_t bar  # images a cache must hold fully to be eligible (0: any shared bytes)
+    double storage  # the largest cache size allowed in GiB, or -1 for any
+    int32_t arch  # platform code of its architecture: 0 any, -1 one no cache has
+    int32_t os  # platform code of its OS, likewise
+    int64_t now  # the time of the match, in microseconds
 
 
 cdef struct Known:
     # A layer id with its size, as a pod's image gives it.
-    uint32_t lid
-    int64_t size
+    uint32_t lid  # the interned layer id
+    int64_t size  # its size in bytes
 
 
 cdef struct Staged:
-    # A cache being added: what the Python half prepared for the C half: its
-    # distinct layer ids (sorted), and the images it lists as sorted runs.
-    vector[uint32_t] row
+    # A cache being added: what the Python half prepared for the C half.
+    vector[uint32_t] row  # its distinct layer ids, sorted
     vector[uint32_t] merged  # scratch for building the row
-    vector[uint32_t] img_layers
-    vector[uint32_t] img_off
-    vector[uint64_t] img_hash
-    uint32_t slot
-    uint32_t n_keys
-    int32_t arch
-    int32_t os
+    vector[uint32_t] img_layers  # the images it lists, as sorted runs back to back
+    vector[uint32_t] img_off  # run j is img_layers[img_off[j]:img_off[j + 1]]
+    vector[uint64_t] img_hash  # run j's fingerprint
+    uint32_t slot  # the slot it goes into
+    uint32_t n_keys  # how many keys are interned once its new ones are
+    int32_t arch  # platform code of its architecture (0 any)
+    int32_t os  # platform code of its OS (0 any)
 
 
 cdef struct Held:
-    # An image some cache lists: its sorted layer ids, and every live slot
-    # that holds all of them (sorted), kept exact through every write.
-    vector[uint32_t] run
-    vector[uint32_t] holders
-    uint64_t hash
+    # An image some cache lists, kept exact through every write.
+    vector[uint32_t] run  # its sorted layer ids
+    vector[uint32_t] holders  # every live slot that holds all of them, sorted
+    uint64_t hash  # the fingerprint of ``run``
     uint32_t listed  # how many slots list it (unlisted images are dropped in sweeps)
     uint32_t anchor  # a layer of the run: a slot holds it only if it holds that layer
     uint32_t next  # the next image anchored at the same layer, or NOWHERE
 
 
-cdef struct Out:
-    int64_t best
-    int32_t full
-    int64_t covered
-    int64_t distance
-
-
 @cython.final
 cdef class Core:
-    cdef pthread_rwlock_t _lock
+    cdef pthread_rwlock_t _lock  # readers (matches) share it; writes take it alone
     cdef pthread_mutex_t _writer  # serializes writers; readers never take it
-    cdef dict _ids
+    cdef dict _ids  # key -> layer id, for the published keys
     cdef dict _encoded  # id(pod image's dict) -> _Encoded, for images seen before
-    cdef list _keys
-    cdef vector[vector[uint32_t]] _post
-    cdef vector[uint32_t] _pair_layer
-    cdef vector[uint32_t] _pair_pos
-    cdef vector[int64_t] _off
-    cdef vector[uint32_t] _len
-    cdef int64_t _garbage
-    cdef int64_t _pairs
-    cdef vector[uint8_t] _alive
-    cdef vector[int64_t] _bytes
-    cdef vector[int64_t] _created
-    cdef vector[int64_t] _expires
-    cdef vector[int32_t] _size_gib
-    cdef vector[int32_t] _arch
-    cdef vector[int32_t] _os
-    cdef vector[uint32_t] _free
+    cdef list _keys  # layer id -> key
+    cdef vector[vector[uint32_t]] _post  # by layer id: the live slots holding it
+    cdef vector[uint32_t] _pair_layer  # every slot's sorted layer ids (CSR, _off/_len)
+    cdef vector[uint32_t] _pair_pos  # by pair: its position in its layer's posting list
+    cdef vector[int64_t] _off  # by slot: where its row starts in _pair_layer
+    cdef vector[uint32_t] _len  # by slot: its row's length (0 when free)
+    cdef int64_t _garbage  # pairs of removed slots still in _pair_layer
+    cdef int64_t _pairs  # live (slot, layer) pairs
+    cdef vector[uint8_t] _alive  # by slot: 1 when it holds a cache
+    cdef vector[int64_t] _bytes  # by slot: the cache's bytes
+    cdef vector[int64_t] _created  # by slot: its creation time, in microseconds
+    cdef vector[int64_t] _expires  # by slot: its expiry in microseconds, or NEVER
+    cdef vector[int32_t] _size_gib  # by slot: its size in GiB
+    cdef vector[int32_t] _arch  # by slot: its architecture's platform code (0 any)
+    cdef vector[int32_t] _os  # by slot: its OS's platform code (0 any)
+    cdef vector[uint32_t] _free  # free slots, reused last freed first
     cdef Staged _staged  # a writer's scratch, reused (writers hold _writer)
-    cdef vector[Held] _held
-    cdef vector[uint32_t] _held_free
+    cdef vector[Held] _held  # held images, by image number
+    cdef vector[uint32_t] _held_free  # free image numbers
     cdef int64_t _unlisted  # held images no slot lists (kept until they are many)
-    cdef unordered_map[uint64_t, uint32_t] _held_by_hash
+    cdef unordered_map[uint64_t, uint32_t] _held_by_hash  # fingerprint -> image number
     cdef vector[uint32_t] _anchored  # by layer id: the first image anchored there
     cdef vector[uint32_t] _lists  # by slot (CSR): the images the slot lists
-    cdef vector[int64_t] _lists_off
-    cdef vector[uint32_t] _lists_len
-    cdef list _objs
-    cdef dict _platforms
-    cdef list _pool
-    cdef Py_ssize_t _live
-    cdef int _strategy
+    cdef vector[int64_t] _lists_off  # by slot: where its images start in _lists
+    cdef vector[uint32_t] _lists_len  # by slot: how many images it lists
+    cdef list _objs  # by slot: the caller's object (None when free)
+    cdef dict _platforms  # platform name -> code (from 1)
+    cdef list _pool  # _MatchScratch objects for one-pod matches, reused
+    cdef Py_ssize_t _live  # live slots
+    cdef Strategy _strategy  # how candidates are found (AUTO but in tests)
 
     cdef void _rdlock(self) noexcept nogil
     cdef void _wrlock(self) noexcept nogil
     cdef void _unlock(self) noexcept nogil
-    cdef int32_t _platform(self, object name, bint create)
-    cdef uint32_t _intern(self, object key, list new_keys, dict fresh, uint32_t next_id)
-    cdef int64_t _stage(self, object obj, object keys, object images, object arch,
-                        object os, list new_keys, Staged* st) except -1
-    cdef void _insert_locked(self, Staged* st, int64_t nbytes, int64_t created,
-                             int64_t expires, int32_t size_gib) noexcept nogil
-    cdef void _publish(self, list new_keys)
-    cdef void _remove_locked(self, uint32_t slot) noexcept nogil
-    cdef void _compact_locked(self) noexcept nogil
-    cdef uint32_t _find_held(self, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil
-    cdef uint32_t _new_held(self, const uint32_t* run, int64_t k, uint64_t h,
-                            bint place) noexcept nogil
-    cdef void _place_held(self, uint32_t e) noexcept nogil
-    cdef void _drop_held(self, uint32_t e) noexcept nogil
-    cdef void _list_run(self, const uint32_t* run, int64_t k, uint64_t h,
-                        bint place) noexcept nogil
-    cdef void _list_images(self, Staged* st) noexcept nogil
-    cdef inline bint _lists_it(self, uint32_t slot, uint32_t e) noexcept nogil
-    cdef void _hold(self, uint32_t slot) noexcept nogil
-    cdef void _unhold(self, uint32_t slot) noexcept nogil
-    cdef void _remember(self, object image, vector[Known]* known, uint64_t h)
-    cdef int64_t _encode(self, object into, list images, int32_t bar, object storage,
-                         object arch, object os) except? -1
-    cdef bint _usable(self, uint32_t slot, const Pod* q) noexcept nogil
-    cdef void _score(self, const Pod* q, Acc* a, Out* o) noexcept nogil
-    cdef void _consider(self, uint32_t s, int32_t f, int64_t cov, const Pod* q, Acc* a,
-                        Out* o) noexcept nogil
-    cdef void _full_by_probing(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
-    cdef void _full_by_counting(self, const Pod* q, int32_t i, Acc* a) noexcept nogil
-    cdef void _full_by_holders(self, const Pod* q, uint32_t e, Acc* a) noexcept nogil
-    cdef bint _all_full(self, const Pod* q, const uint32_t* held, int64_t known, Acc* a,
-                        Out* o) noexcept nogil
-    cdef inline bint _touch(self, uint32_t s, const Pod* q, Acc* a) noexcept nogil
-    cdef uint32_t _log_segment(self) noexcept nogil

@@ -364,7 +364,38 @@ class Batch:
     that replicas propose one cache, named after the first pod (§3.7)."""
 
     def __init__(self) -> None:
-        self.proposed: ImageSets[tuple[CreateProposal, str]] = ImageSets()
+        # While every proposed set knows its layers, a dictionary by layer sets is
+        # enough; the first set with an image known by reference moves them all
+        # to an ImageSets, which compares identities.
+        self._exact: dict[frozenset[frozenset[str]], tuple[CreateProposal, str]] = {}
+        self._order: list[tuple[CreateProposal, str]] = []
+        self._sets: ImageSets[tuple[CreateProposal, str]] | None = None
+
+    def claim(
+        self, create: CreateProposal, pod_name: str, key: LayerSets = _UNSET
+    ) -> tuple[CreateProposal, str] | None:
+        """The proposal an earlier pod made for the same image set, with that pod's name;
+        or ``None``, and ``create`` (for ``pod_name``) is filed as the first."""
+        if key is _UNSET:
+            key = ImageSets.key(create.images)
+        mine = (create, pod_name)
+        if self._sets is None:
+            if key is not None:
+                earlier = self._exact.get(key)
+                if earlier is not None:
+                    return earlier
+                self._exact[key] = mine
+                self._order.append(mine)
+                return None
+            self._sets = ImageSets()
+            for i, (made, _) in enumerate(self._order):
+                self._sets.add(f"{i:09d}", made.images, self._order[i])
+        found = self._sets.find(create.images, key)
+        if found:
+            return found[0][1]
+        self._sets.add(f"{len(self._order):09d}", create.images, mine, key)
+        self._order.append(mine)
+        return None
 
 
 def hit(cache: ImageCache, n: int, covered: int, distance: int, pod_bytes: int) -> MatchResult:
@@ -417,13 +448,10 @@ def conclude(
     creating, stuck = building(caches_building, create.images, now_us, timeout, key)
     if creating is not None:
         create, why = None, Proposal(creating=creating)
-    elif batch is not None and (earlier := batch.proposed.find(create.images, key)):
-        first, first_pod = earlier[0][1]
-        create, why = None, Proposal(earlier=first.name, earlier_pod=first_pod)
+    elif batch is not None and (earlier := batch.claim(create, pod_name, key)) is not None:
+        create, why = None, Proposal(earlier=earlier[0].name, earlier_pod=earlier[1])
     else:
         why = Proposal(create.name, create.size_gib, None, stuck, timeout, dropped)
-        if batch is not None:
-            batch.proposed.add(str(len(batch.proposed)), create.images, (create, pod_name), key)
     if best is None:
         return MatchResult.none(n, (reason_none, policy, n, why), create)
     cache, full, covered, distance = best

@@ -456,7 +456,9 @@ def distinct_images(images: Iterable[ImageLike], where: str = "pod") -> tuple[Im
     """
     if isinstance(images, (str, Image)):
         images = [images]
-    elif isinstance(images, bytes) or not isinstance(images, Iterable):
+    elif type(images) is not list and type(images) is not tuple and (
+        isinstance(images, bytes) or not isinstance(images, Iterable)  # an ABC check: slow
+    ):
         raise ValidationError(
             f"{where}: images must be a list of images or references, "
             f"got {type(images).__name__}"
