@@ -40,10 +40,12 @@ from fastmatch.timeutil import from_micros, to_micros
 __all__ = [
     "BEING_CREATED",
     "DEFAULT_CREATION_TIMEOUT",
+    "Batch",
     "Best",
     "ImageSets",
     "Score",
     "bar",
+    "building",
     "candidate",
     "conclude",
     "eligible",
