@@ -9,6 +9,7 @@ build without optimisation, when chasing a bug.
 from __future__ import annotations
 
 import os
+from glob import glob
 
 import numpy as np
 from Cython.Build import cythonize
@@ -34,6 +35,8 @@ extensions = [
     Extension(
         "fastmatch._core",
         ["src/fastmatch/_core.pyx"],
+        # The parts _core.pyx includes: a change to any of them rebuilds it.
+        depends=["src/fastmatch/_core.pxd", *sorted(glob("src/fastmatch/*.pxi"))],
         language="c++",
         include_dirs=[np.get_include()],
         extra_compile_args=[*compile_args, "-std=c++17", "-fopenmp"],

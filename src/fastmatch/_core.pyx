@@ -151,7 +151,7 @@ cdef class Core:
 
     def build(self, list objs, list keys, list images, list nbytes, list created,
               list expires, list size_gib, list arch, list os):
-        """Fill an empty core with many slots at once: slot ``i`` as :meth:`replace` would make it.
+        """Fill an empty core with many slots at once: slot ``i`` as :meth:`replace` makes it.
 
         The bulk load of a new index, far cheaper than adding one by one: an
         image's keys are interned once per image object, every posting list
