@@ -433,13 +433,12 @@ class CacheTable:
         """Every cache, in the order they were added."""
         return [self.resolve(v) for v in list(self._values.values())]
 
-    def loaded(self, phases: Iterable[Phase] | None = None) -> list[ImageCache]:
-        """The caches loaded from the snapshot (all, or those in ``phases``) that listed an
-        image by reference or are in ``phases``: the few the index keeps track of."""
+    def loaded(self, phases: Iterable[Phase]) -> list[ImageCache]:
+        """The caches read from the snapshot that the index tracks beside its core: those
+        in ``phases`` and those listing an image by reference (built now; they are few)."""
         snap = self._snapshot
         if snap is None:
             return []
         rows = set(snap.rows_by_reference())
-        if phases is not None:
-            rows.update(snap.rows_in(phases))
+        rows.update(snap.rows_in(phases))
         return [self.resolve(r) for r in sorted(rows)]
