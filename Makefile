@@ -15,7 +15,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml setup.py src/fastmatch/_core.pyx src/fastmatch/_core.pxd | $(BIN)/python
+$(STAMP): pyproject.toml setup.py src/fastmatch/_core.pyx src/fastmatch/_core.pxd \
+          $(wildcard src/fastmatch/*.pxi) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
@@ -28,7 +29,9 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/fastmatch
-	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd bench/*.pyx
+	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd src/fastmatch/*.pxi \
+	    bench/*.pyx
+	$(BIN)/python -m mypy.stubtest fastmatch._core
 	$(BIN)/lint-imports
 
 pytest: $(STAMP) system-deps
