@@ -21,7 +21,7 @@ cdef inline void _prepare(ScoreScratch* sc, size_t capacity) noexcept nogil:
     sc.ties.clear()
 
 
-cdef bint _usable(Core core, uint32_t s, const Pod* q) noexcept nogil:
+cdef inline bint _usable(Core core, uint32_t s, const Pod* q) noexcept nogil:
     # May the pod use slot s at all: live, unexpired, small enough, its platform?
     if not core._alive[s] or core._expires[s] <= q.now:
         return False
