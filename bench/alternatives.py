@@ -1,4 +1,4 @@
-"""The alternatives of issue 3, re-exported from :mod:`fastmatch._baselines`.
+"""The alternatives of issue 3, re-exported from :mod:`fastmatch.benchmark.alternatives`.
 
 They live in the package so that ``fastmatch bench`` can run them on any
 installation; see that module for how each one works.
@@ -8,7 +8,7 @@ fastmatch does on the pods it will be benchmarked on.
 
 from __future__ import annotations
 
-from fastmatch._baselines import (
+from fastmatch.benchmark.alternatives import (
     ALTERNATIVES,
     Decision,
     NumpyCSR,

@@ -4,8 +4,8 @@ A round matches the 256 pods one by one, then again in one ``match_many``
 call on one thread.  Run under ``valgrind --tool=callgrind`` with ``--rounds 1``
 and ``--rounds 3``: half the difference of the two totals is what one round
 costs (set-up, warm-up and teardown cancel out), and it is the same from run to
-run, whatever the machine is doing.  The garbage collector is off while they run.  ``bench/callgrind.sh`` runs both and
-prints it.
+run, whatever the machine is doing.  The garbage collector is off while they
+run.  ``bench/callgrind.sh`` runs both and prints it.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import fastmatch as fm
+from fastmatch.snapshot import unpack_strings
 
 __all__ = ["build", "pod_layers", "reader_for"]
 
@@ -62,9 +64,14 @@ def build() -> ModuleType:
 
 def reader_for(index: fm.CacheIndex) -> tuple[Any, dict[str, int]]:
     """A ``PostingReader`` over ``index``'s caches and its key-to-layer-id table."""
-    arrays, keys, _platforms, _objs = index._core.to_arrays()
-    lens = arrays["lens"].astype(np.int64)
-    layer_ids = arrays["layer_ids"].astype(np.int64)
+    # The core's rows as a snapshot stores them (the public way to read them).
+    buffer = io.BytesIO()
+    index.save(buffer)
+    buffer.seek(0)
+    with np.load(buffer) as saved:
+        keys = unpack_strings(saved["keys.lens"], saved["keys.data"])
+        lens = saved["core.lens"].astype(np.int64)
+        layer_ids = saved["core.layer_ids"].astype(np.int64)
     slots = np.repeat(np.arange(len(lens), dtype=np.uint32), lens)
     order = np.argsort(layer_ids, kind="stable")
     post = np.ascontiguousarray(slots[order])

@@ -2,7 +2,7 @@
 
 ``extra_info`` holds, per size: microseconds per cache to build
 (``build_us_per_cache``), index bytes per cache, and bytes per (cache, layer)
-pair (``bytes_per_pair``: the core's arrays, ``CacheIndex._core.nbytes()``
+pair (``bytes_per_pair``: the core's arrays, ``CacheIndex.nbytes()``
 over ``.pairs``), so that the flatness of the cost per cache from 1k to 100k
 can be read off one run.
 """
@@ -23,8 +23,7 @@ SIZES = workloads.CACHE_SIZES
 
 
 def _memory(index: fm.CacheIndex) -> dict[str, float]:
-    core = index._core
-    nbytes, pairs, caches = core.nbytes(), core.pairs, len(core)
+    nbytes, pairs, caches = index.nbytes(), index.pairs, index.ready
     return {
         "pairs": pairs,
         "bytes_per_pair": round(nbytes / max(pairs, 1), 2),

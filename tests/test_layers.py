@@ -60,3 +60,30 @@ def test_tests_reach_the_core_only_in_their_own_folder() -> None:
         source = path.read_text(encoding="utf-8")
         assert "._core" not in source.replace("fastmatch._core", ""), path.name
         assert not any(_touches_core(m, n) for m, n in _imports(path)), path.name
+
+
+def test_the_benchmark_uses_only_the_public_face() -> None:
+    """The alternatives and the runner sit outside the engine: no private attribute of
+    another object (an index's core, a cache's derived fields) is read there."""
+    for path in sorted((PACKAGE / "benchmark").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                raise AssertionError(f"{path.name}:{node.lineno} reads .{node.attr}")
+
+
+def test_importing_the_engine_imports_no_benchmark_or_command() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fastmatch\n"
+        "loaded = [m for m in sys.modules if m.startswith(('fastmatch.benchmark', "
+        "'fastmatch.synthetic', 'fastmatch.demo', 'fastmatch.cli'))]\n"
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -160,6 +160,11 @@ class CacheIndex:
         """Bytes of the index's arrays (layers, postings, held images, per-cache fields)."""
         return int(self._core.nbytes())
 
+    @property
+    def pairs(self) -> int:
+        """How many (cache, layer) pairs the index holds: what its memory grows with."""
+        return int(self._core.pairs)
+
     def verify(self) -> None:
         """Check the index's internal lists against a recount; raise ``AssertionError`` if off.
 
@@ -187,8 +192,9 @@ class CacheIndex:
 
     # -- persistence ----------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to ``path`` as a snapshot (NumPy ``.npz``), atomically.
+    def save(self, path: str | os.PathLike[str] | io.BytesIO) -> None:
+        """Write the index to ``path`` (or into a binary buffer) as a snapshot (NumPy
+        ``.npz``), atomically.
 
         :meth:`load` reads it back in milliseconds, building cache objects
         only when they are asked for.  A path that cannot be written raises
@@ -206,7 +212,7 @@ class CacheIndex:
     @classmethod
     def load(
         cls,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | io.BytesIO,
         *,
         creation_timeout: timedelta = DEFAULT_CREATION_TIMEOUT,
     ) -> CacheIndex:

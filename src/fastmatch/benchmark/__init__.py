@@ -6,7 +6,7 @@ prints one table, so that anyone can check fastmatch's performance claims on
 their own machine:
 
 * one pod against 1k and 10k caches (and 100k with ``--full``): fastmatch
-  and the alternatives of :mod:`fastmatch._baselines` (Python sets, the
+  and the alternatives of :mod:`fastmatch.benchmark.alternatives` (Python sets, the
   reference, NumPy, pyroaring when installed), median and p99 per pod, and
   how many times slower than fastmatch each is; every alternative's decisions
   are first checked against fastmatch's;
@@ -33,7 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastmatch._baselines import ALTERNATIVES, check_same_decisions, roaring_available
+from fastmatch.benchmark.alternatives import (
+    ALTERNATIVES,
+    check_same_decisions,
+    roaring_available,
+)
 from fastmatch.index import CacheIndex
 from fastmatch.model import ImageCache
 from fastmatch.policy import MatchPolicy
@@ -225,14 +229,13 @@ def _build(sizes: Sequence[int], quick: bool) -> list[Row]:
             index = CacheIndex(caches)
             runs.append(time.perf_counter() - start)
         med = statistics.median(runs)
-        core = index._core
-        per_pair = core.nbytes() / max(core.pairs, 1)
+        per_pair = index.nbytes() / max(index.pairs, 1)
         rows.append(
             Row(
                 f"build index of {_count(n)} caches",
                 med,
                 note=f"{med / n * 1e6:.1f} us/cache; {per_pair:.1f} bytes/pair; "
-                f"{core.nbytes() / max(len(core), 1):.0f} bytes/cache",
+                f"{index.nbytes() / max(index.ready, 1):.0f} bytes/cache",
             )
         )
         with tempfile.TemporaryDirectory() as tmp:
