@@ -1,7 +1,8 @@
 # Held images: every image some cache lists, with the sorted list of the
 # live slots holding all of its layers, kept exact through every write (see
 # the module docstring).  Included by _core.pyx; the functions take the core
-# as their first argument and run under its write lock, but for _check.
+# as their first argument.  Writes call them under the write lock; the
+# scorer reads _find_held, and _check reads all, under the read lock.
 
 
 cdef uint32_t _find_held(Core core, const uint32_t* run, int64_t k, uint64_t h) noexcept nogil:
