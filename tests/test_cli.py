@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def fastmatch(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fastmatch", *args], capture_output=True,
@@ -23,6 +25,7 @@ def test_every_command_is_wired():
 def test_no_command_prints_usage_and_fails():
     out = fastmatch()
     assert out.returncode == 2 and "usage: fastmatch" in out.stderr
+    assert "a command is required" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_demo_reports_what_the_caches_buy():
@@ -38,3 +41,60 @@ def test_demo_reports_what_the_caches_buy():
             + summary["rejected"]) == 1500
     assert 0 < summary["bytes_served"] <= summary["bytes_wanted"]
     assert summary["full_hits"] > 0 and summary["misses"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "value"),
+    [
+        (("demo", "--caches", "-5"), "--caches", "-5"),
+        (("demo", "--caches", "0"), "--caches", "0"),
+        (("demo", "--pods", "-1"), "--pods", "-1"),
+        (("demo", "--pods", "abc"), "--pods", "abc"),
+        (("demo", "--seed", "1.5"), "--seed", "1.5"),
+        (("demo", "--threads", "-2"), "--threads", "-2"),
+        (("demo", "--threads", "many"), "--threads", "many"),
+        (("resolve", "nginx", "--platform", "linux"), "--platform", "linux"),
+        (("resolve", "nginx", "--platform", "linux/"), "--platform", "linux/"),
+        (("resolve", "nginx", "--plain-http", "http://r:5000"), "--plain-http", "http://r:5000"),
+        (("resolve", "nginx", "--insecure", "r/x"), "--insecure", "r/x"),
+        (("resolve", "nginx", "--tag-ttl", "-1"), "--tag-ttl", "-1"),
+        (("resolve", "nginx", "--tag-ttl", "nan"), "--tag-ttl", "nan"),
+        (("resolve", "nginx", "-j", "0"), "--concurrency", "0"),
+        (("resolve", "nginx", "-j", "x"), "--concurrency", "x"),
+        (("resolve", "nginx", "--timeout", "0"), "--timeout", "0"),
+        (("resolve", "nginx", "--timeout", "inf"), "--timeout", "inf"),
+        (("resolve", "nginx", "--timeout", "soon"), "--timeout", "soon"),
+        (("resolve", "nginx", "--retries", "-1"), "--retries", "-1"),
+        (("resolve", "nginx", "--retries", "2.5"), "--retries", "2.5"),
+    ],
+)
+def test_a_bad_option_value_is_one_line_naming_option_and_value(
+    args: tuple[str, ...], option: str, value: str
+) -> None:
+    out = fastmatch(*args)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith(f"fastmatch {args[0]}: error: argument ")
+    assert option in lines[0] and repr(value) in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "value"),
+    [
+        (("--timeout", "x"), "--timeout", "x"),
+        (("--platform", "amd64"), "--platform", "amd64"),
+        (("-j", "-3"), "--concurrency", "-3"),
+    ],
+)
+def test_the_registry_module_command_says_the_same(
+    args: tuple[str, ...], option: str, value: str
+) -> None:
+    out = subprocess.run([sys.executable, "-m", "fastmatch.registry", "resolve", "nginx", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    [line] = out.stderr.splitlines()
+    assert line.startswith("fastmatch resolve: error: argument ")
+    assert option in line and repr(value) in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from fastmatch import __version__
 from fastmatch.benchmark import add_bench_parser
@@ -11,12 +12,22 @@ from fastmatch.demo import add_demo_parser
 from fastmatch.errors import FastmatchError
 from fastmatch.registry.cli import add_resolve_parser
 
-__all__ = ["build_parser", "main"]
+__all__ = ["ArgumentParser", "build_parser", "main"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on standard error, exit 2.
+
+    Sub-command parsers made with ``add_subparsers`` are of the same class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fastmatch`` command."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fastmatch",
         description="Fast, explainable image-cache matching for serverless pods.",
     )
@@ -33,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
-        parser.print_help(sys.stderr)
+        parser.print_usage(sys.stderr)
+        print("fastmatch: error: a command is required (demo, resolve, bench)", file=sys.stderr)
         return 2
     try:
         code: int = args.func(args)

@@ -147,6 +147,19 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_at_least(low: int | None) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if low is not None and value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
 def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``fastmatch demo`` to an argparse sub-parser set."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -154,12 +167,15 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="match a built-in synthetic cluster and print what the caches buy",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    parser.add_argument("--caches", type=int, default=2000, help="image caches (default 2000)")
-    parser.add_argument("--pods", type=int, default=10000, help="pods (default 10000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="threads for match_many (default: all cores)"
-    )
+    positive = _int_at_least(1)
+    parser.add_argument("--caches", type=positive, default=2000, metavar="N",
+                        help="image caches (default 2000)")
+    parser.add_argument("--pods", type=positive, default=10000, metavar="N",
+                        help="pods (default 10000)")
+    parser.add_argument("--seed", type=_int_at_least(None), default=0, metavar="N",
+                        help="random seed (default 0)")
+    parser.add_argument("--threads", type=positive, default=None, metavar="N",
+                        help="threads for match_many (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run_demo)
     return parser

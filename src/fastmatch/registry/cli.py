@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import re
 import sys
 from typing import Any
 
 from fastmatch.errors import FastmatchError
+from fastmatch.platforms import normalize_platform
 from fastmatch.registry.cache import DEFAULT_TAG_TTL, default_cache_dir
 from fastmatch.registry.catalog import Catalog, read_catalog, write_catalog
 from fastmatch.registry.config import RegistryConfig
@@ -78,7 +81,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                      help="an existing catalog: images found there are not asked of a registry")
     src.add_argument("--offline", action="store_true",
                      help="never contact a registry: answer from --catalog and the cache only")
-    src.add_argument("--platform", default=DEFAULT_PLATFORM, metavar="OS/ARCH[/VARIANT]",
+    src.add_argument("--platform", type=_platform, default=DEFAULT_PLATFORM,
+                     metavar="OS/ARCH[/VARIANT]",
                      help="platform to choose from multi-platform images "
                           f"(default {DEFAULT_PLATFORM})")
     src.add_argument("-q", "--quiet", action="store_true",
@@ -92,9 +96,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     reg.add_argument("--pull-secret", action="append", default=[], metavar="FILE",
                      help="YAML/JSON with kubernetes.io/dockerconfigjson Secrets (repeatable); "
                           "Secrets inside --from-file files are used too")
-    reg.add_argument("--plain-http", action="append", default=[], metavar="HOST[:PORT]",
+    reg.add_argument("--plain-http", type=_host, action="append", default=[], metavar="HOST[:PORT]",
                      help="speak plain HTTP to this registry (repeatable)")
-    reg.add_argument("--insecure", action="append", default=[], metavar="HOST[:PORT]",
+    reg.add_argument("--insecure", type=_host, action="append", default=[], metavar="HOST[:PORT]",
                      help="do not verify this registry's TLS certificate (repeatable)")
     reg.add_argument("--ca-file", action="append", default=[], metavar="[HOST=]FILE",
                      help="PEM CA bundle to verify registries with; HOST=FILE for one registry")
@@ -112,32 +116,62 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                      help="retries on 429, 5xx and dropped connections (default 4)")
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+def _number(text: str, low: float, *, strict: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
     return value
 
 
+def _positive(text: str) -> float:
+    return _number(text, 0, strict=True)
+
+
 def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return _number(text, 0, strict=False)
+
+
+def _integer(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+    return _integer(text, 1)
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return _integer(text, 0)
+
+
+def _platform(text: str) -> str:
+    try:
+        value = normalize_platform(text, "platform")
+    except FastmatchError:
+        value = None
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected OS/ARCH[/VARIANT] such as linux/arm64, "
+                                         f"got {text!r}")
     return value
+
+
+_HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?$")
+
+
+def _host(text: str) -> str:
+    if not _HOST.match(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a registry HOST[:PORT] such as "
+                                         f"registry.local:5000, got {text!r}")
+    return text.strip()
 
 
 class _Stderr(logging.Handler):
@@ -241,7 +275,9 @@ def _print_summary(report: ResolveReport, given: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """A stand-alone parser for ``python -m fastmatch.registry``."""
-    parser = argparse.ArgumentParser(
+    from fastmatch.cli import ArgumentParser  # here: fastmatch.cli imports this module
+
+    parser = ArgumentParser(
         prog=_PROG, description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
