@@ -54,6 +54,7 @@ __all__ = [
     "off",
     "order_key",
     "propose",
+    "proposal_images",
     "proposed_before",
     "score",
 ]
@@ -197,16 +198,25 @@ def propose(
     A pod with more than 20 images proposes its 20 largest (in the pod's order);
     the size is 30 GiB plus the pod's extra storage, at most 32768 GiB.
     """
+    images, dropped = proposal_images(pod)
+    return _proposal(images, policy, pod_name), dropped
+
+
+def proposal_images(pod: tuple[Image, ...]) -> tuple[tuple[Image, ...], int]:
+    """The images a proposal for ``pod`` holds (its 20 largest, in the pod's order, when
+    it has more) and how many it leaves out."""
     dropped = len(pod) - MAX_IMAGES_PER_CACHE
     if dropped <= 0:
-        images, dropped = pod, 0
-    else:
-        by_size = sorted(range(len(pod)), key=lambda i: (-pod[i].size, i))
-        images = tuple(pod[i] for i in sorted(by_size[:MAX_IMAGES_PER_CACHE]))
+        return pod, 0
+    by_size = sorted(range(len(pod)), key=lambda i: (-pod[i].size, i))
+    return tuple(pod[i] for i in sorted(by_size[:MAX_IMAGES_PER_CACHE])), dropped
+
+
+def _proposal(images: tuple[Image, ...], policy: MatchPolicy, pod_name: str) -> CreateProposal:
     size = AUTO_CREATE_BASE_GIB + policy.extra_storage_gib
     if size > MAX_SIZE_GIB:
         size = MAX_SIZE_GIB
-    return CreateProposal.within_limits(proposal_name(pod_name), images, size), dropped
+    return CreateProposal.within_limits(proposal_name(pod_name), images, size)
 
 
 T = TypeVar("T")
@@ -373,31 +383,34 @@ class Batch:
         self._order: list[tuple[CreateProposal, str]] = []
         self._sets: ImageSets[tuple[CreateProposal, str]] | None = None
 
-    def claim(
-        self, create: CreateProposal, pod_name: str, key: LayerSets = _UNSET
+    def earlier(
+        self, images: tuple[Image, ...], key: LayerSets = _UNSET
     ) -> tuple[CreateProposal, str] | None:
-        """The proposal an earlier pod made for the same image set, with that pod's name;
-        or ``None``, and ``create`` (for ``pod_name``) is filed as the first."""
+        """The proposal an earlier pod made for the same image set, with that pod's name."""
+        if key is _UNSET:
+            key = ImageSets.key(images)
+        if self._sets is None:
+            if key is not None:
+                return self._exact.get(key)
+            self._sets = ImageSets()
+            for i, made in enumerate(self._order):
+                self._sets.add(f"{i:09d}", made[0].images, made)
+        found = self._sets.find(images, key)
+        return found[0][1] if found else None
+
+    def file(self, create: CreateProposal, pod_name: str, key: LayerSets = _UNSET) -> None:
+        """Remember ``create``, proposed for ``pod_name``, as the first for its image set."""
         if key is _UNSET:
             key = ImageSets.key(create.images)
         mine = (create, pod_name)
-        if self._sets is None:
-            if key is not None:
-                earlier = self._exact.get(key)
-                if earlier is not None:
-                    return earlier
-                self._exact[key] = mine
-                self._order.append(mine)
-                return None
-            self._sets = ImageSets()
-            for i, (made, _) in enumerate(self._order):
-                self._sets.add(f"{i:09d}", made.images, self._order[i])
-        found = self._sets.find(create.images, key)
-        if found:
-            return found[0][1]
-        self._sets.add(f"{len(self._order):09d}", create.images, mine, key)
+        if self._sets is None and key is not None:
+            self._exact[key] = mine
+        else:
+            if self._sets is None:
+                self.earlier(create.images, None)  # moves what was filed to the ImageSets
+            assert self._sets is not None
+            self._sets.add(f"{len(self._order):09d}", create.images, mine, key)
         self._order.append(mine)
-        return None
 
 
 def hit(cache: ImageCache, n: int, covered: int, distance: int, pod_bytes: int) -> MatchResult:
@@ -445,15 +458,21 @@ def conclude(
         return hit(best[0], n, best[2], best[3], pod_bytes)
     create: CreateProposal | None
     why: Proposal
-    create, dropped = propose(pod, policy, pod_name)
-    key = ImageSets.key(create.images)
-    creating, stuck = building(caches_building, create.images, now_us, timeout, key)
-    if creating is not None:
-        create, why = None, Proposal(creating=creating)
-    elif batch is not None and (earlier := batch.claim(create, pod_name, key)) is not None:
+    images, dropped = proposal_images(pod)
+    key = ImageSets.key(images)
+    # An earlier pod of the batch that proposed these images found no cache being
+    # built for them, and the caches being built do not change within a batch.
+    if batch is not None and (earlier := batch.earlier(images, key)) is not None:
         create, why = None, Proposal(earlier=earlier[0].name, earlier_pod=earlier[1])
     else:
-        why = Proposal(create.name, create.size_gib, None, stuck, timeout, dropped)
+        creating, stuck = building(caches_building, images, now_us, timeout, key)
+        if creating is not None:
+            create, why = None, Proposal(creating=creating)
+        else:
+            create = _proposal(images, policy, pod_name)
+            why = Proposal(create.name, create.size_gib, None, stuck, timeout, dropped)
+            if batch is not None:
+                batch.file(create, pod_name, key)
     if best is None:
         return MatchResult.none(n, (reason_none, policy, n, why), create)
     cache, full, covered, distance = best
