@@ -53,8 +53,8 @@ __all__ = [
     "named",
     "off",
     "order_key",
-    "propose",
     "proposal_images",
+    "propose",
     "proposed_before",
     "score",
 ]
