@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -134,3 +137,64 @@ def test_python_dash_m(world: World, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert catalog_refs(done.stdout) == [f"{host}/app:1.0"]
     assert (tmp_path / "cache" / "FORMAT").exists()
+
+
+@pytest.fixture
+def silent_registry() -> Iterator[tuple[str, socket.socket]]:
+    """A loopback port that accepts connections and never answers: a resolve that asked
+    it would hang until --timeout; the test sees whether anyone connected."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.0)
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}", server
+    finally:
+        server.close()
+
+
+def _nobody_connected(server: socket.socket) -> bool:
+    try:
+        conn, _ = server.accept()
+    except BlockingIOError:
+        return True
+    conn.close()
+    return False
+
+
+@pytest.mark.parametrize("case", ["directory", "no-folder", "folder-is-a-file", "unwritable"])
+def test_a_bad_output_path_fails_before_any_registry_is_asked(
+    case: str, tmp_path: Path, silent_registry: tuple[str, socket.socket]
+) -> None:
+    host, server = silent_registry
+    if case == "directory":
+        target, problem = tmp_path, "is a directory"
+    elif case == "no-folder":
+        target, problem = tmp_path / "absent" / "catalog.jsonl", "does not exist"
+    elif case == "folder-is-a-file":
+        (tmp_path / "plain").write_text("")
+        target, problem = tmp_path / "plain" / "catalog.jsonl", "is not a folder"
+    else:
+        target, problem = Path("/proc/catalog.jsonl"), "cannot write the catalog in /proc"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "fastmatch", "resolve", f"{host}/app:1.0", "--plain-http", host,
+         "--no-cache", "--timeout", "30", "-o", str(target)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert time.monotonic() - started < 10
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"fastmatch resolve: error: {target}: ")
+    assert problem in line
+    assert _nobody_connected(server)
+    assert done.stdout == ""
+
+
+def test_output_dash_is_standard_output(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = world.plain.host
+    code, out, err = run(capsys, f"{host}/app:1.0", "--plain-http", host, "--no-cache", "-o", "-")
+    assert code == 0, err
+    assert catalog_refs(out) == [f"{host}/app:1.0"]

@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from fastmatch.digest import is_digest
-from fastmatch.errors import FastmatchError, InputFileError
+from fastmatch.errors import FastmatchError, InputFileError, OutputFileError
 from fastmatch.imageref import parse_reference
 from fastmatch.model import Image, Layer
 
-__all__ = ["Catalog", "catalog_line", "read_catalog", "write_catalog"]
+__all__ = ["Catalog", "catalog_line", "check_output_path", "read_catalog", "write_catalog"]
 
 
 def catalog_line(image: Image) -> str:
@@ -35,15 +36,52 @@ def catalog_line(image: Image) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
+def check_output_path(dest: str | os.PathLike[str]) -> None:
+    """Raise :class:`~fastmatch.errors.OutputFileError` unless a catalog can be written at
+    ``dest``: not a directory, in an existing folder where a file can be created."""
+    target = os.fspath(dest)
+    if os.path.isdir(target):
+        raise OutputFileError(f"{target}: is a directory; give the catalog a file name")
+    folder = os.path.dirname(target) or "."
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise OutputFileError(f"{target}: cannot write the catalog: folder {folder} {what}")
+    if os.path.exists(target) and not os.path.isfile(target):
+        if not os.access(target, os.W_OK):
+            raise OutputFileError(f"{target}: cannot write the catalog: not writable")
+        return  # a device or a pipe (/dev/stdout): written in place
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=folder)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise OutputFileError(f"{target}: cannot write the catalog in {folder}: {why}") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def write_catalog(images: Iterable[Image], dest: str | os.PathLike[str] | IO[str]) -> int:
     """Write ``images`` as a catalog to a path (atomically) or an open text stream;
-    return how many lines were written."""
+    return how many lines were written.  A path that cannot be written raises
+    :class:`~fastmatch.errors.OutputFileError`."""
     lines = [catalog_line(image) + "\n" for image in images]
     if isinstance(dest, (str, os.PathLike)):
+        check_output_path(dest)
         path = Path(dest)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text("".join(lines), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            if path.exists() and not path.is_file():  # a device or a pipe: no rename
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.writelines(lines)
+                return len(lines)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            try:
+                tmp.write_text("".join(lines), encoding="utf-8")
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise OutputFileError(f"{path}: cannot write the catalog: {why}") from None
     else:
         dest.writelines(lines)
         dest.flush()

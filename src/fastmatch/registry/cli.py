@@ -23,7 +23,7 @@ from typing import Any
 from fastmatch.errors import FastmatchError
 from fastmatch.platforms import normalize_platform
 from fastmatch.registry.cache import DEFAULT_TAG_TTL, default_cache_dir
-from fastmatch.registry.catalog import Catalog, read_catalog, write_catalog
+from fastmatch.registry.catalog import Catalog, check_output_path, read_catalog, write_catalog
 from fastmatch.registry.config import RegistryConfig
 from fastmatch.registry.resolver import DEFAULT_PLATFORM, Resolver, ResolveReport
 from fastmatch.registry.sources import read_references
@@ -76,7 +76,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                      help="read references from Pods/workloads/ImageCaches/"
                           "DescribeImageCaches YAML or JSON (repeatable; - is stdin)")
     src.add_argument("-o", "--output", metavar="FILE",
-                     help="write the catalog here (atomically) instead of standard output")
+                     help="write the catalog here (atomically; - is standard output); checked "
+                          "before any registry is asked")
     src.add_argument("--catalog", action="append", default=[], metavar="FILE",
                      help="an existing catalog: images found there are not asked of a registry")
     src.add_argument("--offline", action="store_true",
@@ -197,6 +198,8 @@ def run_resolve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.output and args.output != "-":
+        check_output_path(args.output)  # before any file is read or registry asked
     found = read_references(args.from_file)
     secrets = list(found.secrets)
     if args.pull_secret:
@@ -238,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
     ) as resolver:
         report = resolver.resolve_many(refs)
     images = report.images
-    if args.output:
+    if args.output and args.output != "-":
         write_catalog(images, args.output)
     else:
         write_catalog(images, sys.stdout)
