@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
 
 from fastmatch import __version__
 from fastmatch.benchmark import add_bench_parser
 from fastmatch.demo import add_demo_parser
 from fastmatch.errors import FastmatchError
-from fastmatch.registry.cli import add_resolve_parser
+from fastmatch.registry.cli import ArgumentParser, add_resolve_parser
 
-__all__ = ["ArgumentParser", "build_parser", "main"]
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on standard error, exit 2.
-
-    Sub-command parsers made with ``add_subparsers`` are of the same class.
-    """
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ import math
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from fastmatch.errors import FastmatchError
 from fastmatch.platforms import normalize_platform
@@ -28,7 +28,14 @@ from fastmatch.registry.config import RegistryConfig
 from fastmatch.registry.resolver import DEFAULT_PLATFORM, Resolver, ResolveReport
 from fastmatch.registry.sources import read_references
 
-__all__ = ["EXIT_FAILURES", "EXIT_OK", "EXIT_USAGE", "add_resolve_parser", "run_resolve"]
+__all__ = [
+    "EXIT_FAILURES",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "ArgumentParser",
+    "add_resolve_parser",
+    "run_resolve",
+]
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -52,6 +59,17 @@ examples:
   fastmatch resolve -f deploy.yaml -f imagecaches.yaml --platform linux/arm64 -o catalog.jsonl
   fastmatch resolve -f pods.yaml --plain-http registry.local:5000 --pull-secret regcred.yaml
 """
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on standard error, exit 2.
+
+    Sub-command parsers made with ``add_subparsers`` are of the same class; the
+    ``fastmatch`` command uses it too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_resolve_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -278,8 +296,6 @@ def _print_summary(report: ResolveReport, given: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """A stand-alone parser for ``python -m fastmatch.registry``."""
-    from fastmatch.cli import ArgumentParser  # here: fastmatch.cli imports this module
-
     parser = ArgumentParser(
         prog=_PROG, description=_DESCRIPTION, epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
