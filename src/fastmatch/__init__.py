@@ -13,13 +13,13 @@ from fastmatch.errors import (
     InvalidDigestError,
     InvalidReferenceError,
     OutputFileError,
-    RegistryError,
     ValidationError,
 )
 from fastmatch.imageref import normalize_reference, parse_reference
 from fastmatch.index import CacheIndex, UnknownCacheError
 from fastmatch.model import CreateProposal, Image, ImageCache, Layer, Phase
 from fastmatch.policy import MatchPolicy
+from fastmatch.registry.errors import RegistryError
 from fastmatch.result import MatchResult
 
 __version__ = "0.1.0"

@@ -34,7 +34,3 @@ class InputFileError(FastmatchError, ValueError):
 
 class OutputFileError(FastmatchError, OSError):
     """A file fastmatch was asked to write cannot be written there."""
-
-
-class RegistryError(FastmatchError):
-    """A registry could not resolve a reference (unknown, unauthorized, unreachable)."""

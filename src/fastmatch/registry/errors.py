@@ -2,13 +2,13 @@
 
 Every error names the reference and the registry it was resolved against, so a
 report over many references says which one failed where and why.  They all
-derive from :class:`fastmatch.errors.RegistryError`, itself a
+derive from :class:`RegistryError` (also ``fastmatch.RegistryError``), itself a
 :class:`fastmatch.errors.FastmatchError`.
 """
 
 from __future__ import annotations
 
-from fastmatch.errors import RegistryError
+from fastmatch.errors import FastmatchError
 
 __all__ = [
     "ManifestError",
@@ -20,6 +20,10 @@ __all__ = [
     "ResolveError",
     "UnauthorizedError",
 ]
+
+
+class RegistryError(FastmatchError):
+    """A registry could not resolve a reference (unknown, unauthorized, unreachable)."""
 
 
 class ResolveError(RegistryError):
