@@ -52,18 +52,18 @@ def test_blank_lines_and_identical_duplicates_are_fine(tmp_path: Path) -> None:
     [
         ("{not json", "not valid JSON"),
         ("[1]", "expected a JSON object"),
-        ('{"layers": []}', "field 'ref': missing"),
-        ('{"ref": "Bad/Ref", "layers": []}', "field 'ref': invalid image reference"),
-        ('{"ref": "nginx", "digest": "sha256:xyz", "layers": []}', "field 'digest'"),
-        ('{"ref": "nginx"}', "field 'layers': missing"),
-        ('{"ref": "nginx", "layers": [5]}', "field 'layers[0]'"),
-        (f'{{"ref": "nginx", "layers": [{{"digest": "{D1}"}}]}}', "field 'layers[0].size'"),
+        ('{"layers": []}', "ref: missing"),
+        ('{"ref": "Bad/Ref", "layers": []}', "ref: invalid image reference"),
+        ('{"ref": "nginx", "digest": "sha256:xyz", "layers": []}', "digest: "),
+        ('{"ref": "nginx"}', "layers: missing"),
+        ('{"ref": "nginx", "layers": [5]}', "layers[0]: "),
+        (f'{{"ref": "nginx", "layers": [{{"digest": "{D1}"}}]}}', "layers[0].size: "),
         (f'{{"ref": "nginx", "layers": [{{"digest": "{D1}", "size": -1}}]}}',
-         "field 'layers[0].size'"),
+         "layers[0].size: "),
         (f'{{"ref": "nginx", "layers": [{{"digest": "{D1}", "size": true}}]}}',
-         "field 'layers[0].size'"),
+         "layers[0].size: "),
         ('{"ref": "nginx", "layers": [{"digest": "sha256:zz", "size": 1}]}',
-         "field 'layers[0].digest'"),
+         "layers[0].digest: "),
         (f'{{"ref": "nginx@{M1}", "digest": "{D1}", "layers": []}}', "differs"),
     ],
 )
@@ -73,15 +73,52 @@ def test_bad_lines_name_file_line_and_field(tmp_path: Path, line: str, message: 
     path.write_text(f"{good}\n{line}\n{good}\n")
     with pytest.raises(InputFileError) as caught:
         read_catalog(path)
-    assert str(caught.value).startswith(f"{path}:2")
+    assert str(caught.value).startswith(f"{path}: line 2: ")
     assert message in str(caught.value)
+
+
+BIG = 2**70
+
+
+@pytest.mark.parametrize(
+    ("layers", "field", "shown"),
+    [
+        (f'[{{"digest": "{D1}", "size": 1}}, {{"digest": "{D2}", "size": {BIG}}}]',
+         "layers[1].size", str(BIG)),
+        (f'[{{"digest": "{D1}", "size": {2**50 + 1}}}]', "layers[0].size", str(2**50 + 1)),
+        (f'[{{"digest": "{D1}", "size": -5}}]', "layers[0].size", "-5"),
+        (f'[{{"digest": "{D1}", "size": 1.5}}]', "layers[0].size", "1.5"),
+        (f'[{{"digest": "{D1}", "size": "12"}}]', "layers[0].size", "'12'"),
+        (f'[{{"digest": "{D1}", "size": 1e3}}]', "layers[0].size", "1000.0"),
+    ],
+)
+def test_a_size_that_does_not_fit_names_file_line_and_field(
+    tmp_path: Path, layers: str, field: str, shown: str
+) -> None:
+    path = tmp_path / "catalog.jsonl"
+    good = catalog_line(Image("redis", [(D2, 1)]))
+    path.write_text(f"{good}\n{good}\n{{\"ref\": \"nginx\", \"layers\": {layers}}}\n{good}\n")
+    with pytest.raises(InputFileError) as caught:
+        read_catalog(path)
+    assert str(caught.value).startswith(f"{path}: line 3: {field}: ")
+    assert shown in str(caught.value) and "(image nginx)" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"ref": "nginx", "layers": [', "nginx:1.25",
+                                  "[" * 100_000, "{\"ref\": 1" + "0" * 5000 + "}"])
+def test_a_line_that_is_not_json_names_file_and_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "catalog.jsonl"
+    path.write_text(catalog_line(Image("redis", [(D2, 1)])) + "\n" + text + "\n")
+    with pytest.raises(InputFileError) as caught:
+        read_catalog(path)
+    assert str(caught.value).startswith(f"{path}: line 2: not valid JSON")
 
 
 def test_conflicting_duplicates_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text(catalog_line(Image("nginx", [(D1, 1)])) + "\n" +
                     catalog_line(Image("docker.io/library/nginx:latest", [(D1, 2)])) + "\n")
-    with pytest.raises(InputFileError, match=r":2 .*already listed on line 1"):
+    with pytest.raises(InputFileError, match=r": line 2: image .* already listed on line 1"):
         read_catalog(path)
 
 

@@ -6,7 +6,8 @@
 ``fastmatch resolve`` writes it; every command that needs layers reads it
 (``--catalog FILE``) so that no registry is needed.  Reading is all or
 nothing: the first bad line raises :class:`~fastmatch.errors.InputFileError`
-naming the file, the line, the image and the field.
+naming the file, the line, the field and the image
+(``catalog.jsonl: line 3: layers[1].size: ...``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import IO, Any
 from fastmatch.digest import is_digest
 from fastmatch.errors import FastmatchError, InputFileError, OutputFileError
 from fastmatch.imageref import parse_reference
-from fastmatch.model import Image, Layer
+from fastmatch.model import MAX_LAYER_SIZE, Image, Layer
 
 __all__ = ["Catalog", "catalog_line", "check_output_path", "read_catalog", "write_catalog"]
 
@@ -88,8 +89,9 @@ def write_catalog(images: Iterable[Image], dest: str | os.PathLike[str] | IO[str
     return len(lines)
 
 
-def _field_error(where: str, field: str, problem: str) -> InputFileError:
-    return InputFileError(f"{where}: field {field!r}: {problem}")
+def _field_error(where: str, field: str, problem: str, ref: str | None = None) -> InputFileError:
+    about = f" (image {ref})" if ref is not None else ""
+    return InputFileError(f"{where}: {field}: {problem}{about}")
 
 
 def _parse_line(doc: object, where: str) -> Image:
@@ -102,25 +104,28 @@ def _parse_line(doc: object, where: str) -> Image:
         parse_reference(ref)
     except FastmatchError as exc:
         raise _field_error(where, "ref", str(exc)) from None
-    where = f"{where} ({ref})"
     digest = doc.get("digest")
     if digest is not None and not (isinstance(digest, str) and is_digest(digest)):
-        raise _field_error(where, "digest", f"invalid digest {digest!r}")
+        raise _field_error(where, "digest", f"invalid digest {digest!r}", ref)
     layers = doc.get("layers")
     if not isinstance(layers, list):
-        raise _field_error(where, "layers", "missing or not a list")
+        raise _field_error(where, "layers", "missing or not a list", ref)
     built: list[Layer] = []
     for i, layer in enumerate(layers):
         name = f"layers[{i}]"
         if not isinstance(layer, Mapping):
-            raise _field_error(where, name, "expected an object with 'digest' and 'size'")
+            raise _field_error(where, name, "expected an object with 'digest' and 'size'", ref)
         layer_digest = layer.get("digest")
         if not (isinstance(layer_digest, str) and is_digest(layer_digest)):
-            raise _field_error(where, f"{name}.digest", f"invalid digest {layer_digest!r}")
+            raise _field_error(where, f"{name}.digest", f"invalid digest {layer_digest!r}", ref)
         size = layer.get("size")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise _field_error(where, f"{name}.size", f"expected an integer >= 0, got {size!r}")
-        built.append(Layer(layer_digest, size))
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_LAYER_SIZE:
+            raise _field_error(where, f"{name}.size",
+                               f"expected an integer from 0 to 2**50 (bytes), got {size!r}", ref)
+        try:
+            built.append(Layer(layer_digest, size))
+        except FastmatchError as exc:
+            raise _field_error(where, name, str(exc), ref) from None
     try:
         return Image(ref, built, digest=digest)
     except FastmatchError as exc:
@@ -134,18 +139,21 @@ def _read_lines(lines: Iterable[str], name: str) -> Catalog:
         text = line.strip()
         if not text:
             continue
-        where = f"{name}:{number}"
+        where = f"{name}: line {number}"
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{where}: not valid JSON: {exc.msg} (column {exc.colno})") \
-                from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) \
+                else "nested too deeply"
+            raise InputFileError(f"{where}: not valid JSON: {why}") from None
+        except ValueError as exc:  # integers of too many digits
+            raise InputFileError(f"{where}: not valid JSON: {exc}") from None
         image = _parse_line(doc, where)
         seen = first_line.get(image.ref)
         if seen is not None:
             if seen[1] != image:
                 raise InputFileError(
-                    f"{where} ({image.ref}): image already listed on line {seen[0]} with "
+                    f"{where}: image {image.ref} already listed on line {seen[0]} with "
                     "other content"
                 )
             continue
