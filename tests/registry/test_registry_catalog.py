@@ -165,3 +165,43 @@ def test_resolved_catalog_reads_back_equal_and_feeds_matching(world, tmp_path: P
                           fm.MatchPolicy(allow_partial=True))
     assert partial.cache_id in ("imc-app10", "imc-multi") and partial.full == 0
     assert partial.covered == catalog.image(f"{host}/app:1.1").layers[0].size
+
+
+def test_one_reference_for_several_platforms(tmp_path: Path) -> None:
+    amd = Image("nginx:1.25", [(D1, 10)], digest=M1)
+    arm = Image("nginx:1.25", [(D2, 20)], digest=M1)
+    path = tmp_path / "catalog.jsonl"
+    path.write_text(catalog_line(amd, platform="linux/amd64") + "\n"
+                    + catalog_line(arm, platform="Linux/aarch64") + "\n")
+    assert json.loads(path.read_text().splitlines()[1])["platform"] == "linux/arm64"
+    catalog = read_catalog(path)
+    assert len(catalog) == 2
+    assert catalog.get("nginx:1.25", platform="linux/arm64") == arm
+    assert catalog.get("nginx:1.25", platform="linux/arm64/v8") == arm
+    assert catalog.get("nginx:1.25", platform="linux/amd64") == amd
+    assert catalog.get("nginx:1.25") == amd  # no platform asked: linux/amd64, as Docker
+    assert catalog.get("nginx:1.25", platform="linux/s390x") is None  # never another's
+    assert catalog.image("nginx:1.25", platform="linux/s390x").layers == ()
+    assert catalog.get(f"nginx@{M1}", platform="linux/arm64") == Image(f"nginx@{M1}", [(D2, 20)],
+                                                                       digest=M1)
+
+
+def test_an_entry_without_platform_serves_any_and_an_only_entry_serves_no_platform() -> None:
+    plain = Image("redis:7", [(D1, 1)])
+    arm = Image("redis:7", [(D2, 2)])
+    catalog = Catalog()
+    catalog.add(arm, platform="linux/arm64")
+    assert catalog.get("redis:7") == arm  # the only entry
+    assert catalog.get("redis:7", platform="linux/amd64") is None
+    catalog.add(plain)
+    assert catalog.get("redis:7") == plain
+    assert catalog.get("redis:7", platform="linux/amd64") == plain
+    assert catalog.get("redis:7", platform="linux/arm64") == arm
+
+
+def test_a_bad_platform_names_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.jsonl"
+    good = catalog_line(Image("redis", [(D2, 1)]))
+    path.write_text(f'{good}\n{{"ref": "nginx", "platform": "arm64", "layers": []}}\n')
+    with pytest.raises(InputFileError, match=r": line 2: platform: .*arm64"):
+        read_catalog(path)

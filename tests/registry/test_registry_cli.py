@@ -75,6 +75,7 @@ def test_output_file_then_offline_from_the_catalog(
                        "--plain-http", host, "--no-cache", "-o", str(out_path), "-q")
     assert code == 0 and err == ""
     [image] = read_catalog(out_path)
+    assert json.loads(out_path.read_text())["platform"] == "linux/arm64"
     assert [(x.digest, x.size) for x in image.layers] == \
         list(world.expected["multi:1.0"].layers["linux/arm64/v8"])
     code, out, err = run(capsys, f"{host}/multi:1.0", "--catalog", str(out_path), "--offline",
@@ -198,3 +199,28 @@ def test_output_dash_is_standard_output(
     code, out, err = run(capsys, f"{host}/app:1.0", "--plain-http", host, "--no-cache", "-o", "-")
     assert code == 0, err
     assert catalog_refs(out) == [f"{host}/app:1.0"]
+
+
+def test_offline_takes_the_catalog_entry_of_the_platform_asked_for_or_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = {"digest": "sha256:" + "a" * 64, "size": 10}
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text(json.dumps({"ref": "docker.io/library/nginx:1.25",
+                                   "platform": "linux/amd64", "layers": [layer]}) + "\n")
+    argv = ["nginx:1.25", "--catalog", str(catalog), "--offline", "--no-cache"]
+    code, out, err = run(capsys, *argv, "--platform", "linux/arm64")
+    assert code == 1 and out == ""
+    assert "docker.io/library/nginx:1.25" in err and "linux/arm64" in err
+    assert "[no-platform]" in err
+    arm = {"digest": "sha256:" + "b" * 64, "size": 20}
+    with catalog.open("a") as handle:
+        handle.write(json.dumps({"ref": "nginx:1.25", "platform": "linux/arm64",
+                                 "layers": [arm]}) + "\n")
+    code, out, err = run(capsys, *argv, "--platform", "linux/arm64")
+    assert code == 0, err
+    [line] = [json.loads(x) for x in out.splitlines()]
+    assert line["platform"] == "linux/arm64" and line["layers"] == [arm]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert json.loads(out)["layers"] == [layer]  # no platform asked: linux/amd64

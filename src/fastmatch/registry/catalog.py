@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,15 +24,21 @@ from fastmatch.digest import is_digest
 from fastmatch.errors import FastmatchError, InputFileError, OutputFileError
 from fastmatch.imageref import parse_reference
 from fastmatch.model import MAX_LAYER_SIZE, Image, Layer
+from fastmatch.platforms import normalize_platform
+
+DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
 
 __all__ = ["Catalog", "catalog_line", "check_output_path", "read_catalog", "write_catalog"]
 
 
-def catalog_line(image: Image) -> str:
-    """One catalog line for ``image`` (no newline), keys in the SPEC's order."""
+def catalog_line(image: Image, *, platform: str | None = None) -> str:
+    """One catalog line for ``image`` (no newline), keys in the SPEC's order;
+    ``platform`` (``os/arch[/variant]``) is written when given."""
     doc: dict[str, Any] = {"ref": image.ref}
     if image.digest is not None:
         doc["digest"] = image.digest
+    if platform is not None:
+        doc["platform"] = normalize_platform(platform)
     doc["layers"] = [{"digest": layer.digest, "size": layer.size} for layer in image.layers]
     return json.dumps(doc, separators=(",", ":"))
 
@@ -60,11 +66,23 @@ def check_output_path(dest: str | os.PathLike[str]) -> None:
     os.unlink(probe)
 
 
-def write_catalog(images: Iterable[Image], dest: str | os.PathLike[str] | IO[str]) -> int:
+def write_catalog(
+    images: Iterable[Image],
+    dest: str | os.PathLike[str] | IO[str],
+    *,
+    platform: str | None = None,
+    platforms: Sequence[str | None] | None = None,
+) -> int:
     """Write ``images`` as a catalog to a path (atomically) or an open text stream;
-    return how many lines were written.  A path that cannot be written raises
-    :class:`~fastmatch.errors.OutputFileError`."""
-    lines = [catalog_line(image) + "\n" for image in images]
+    return how many lines were written.  ``platform`` is written on every line, or
+    ``platforms[i]`` on the line of ``images[i]``.  A path that cannot be written
+    raises :class:`~fastmatch.errors.OutputFileError`."""
+    listed = list(images)
+    if platforms is None:
+        platforms = [platform] * len(listed)
+    elif len(platforms) != len(listed):
+        raise ValueError("write_catalog: one platform an image")
+    lines = [catalog_line(image, platform=plat) + "\n" for image, plat in zip(listed, platforms)]
     if isinstance(dest, (str, os.PathLike)):
         check_output_path(dest)
         path = Path(dest)
@@ -94,7 +112,7 @@ def _field_error(where: str, field: str, problem: str, ref: str | None = None) -
     return InputFileError(f"{where}: {field}: {problem}{about}")
 
 
-def _parse_line(doc: object, where: str) -> Image:
+def _parse_line(doc: object, where: str) -> tuple[str | None, Image]:
     if not isinstance(doc, Mapping):
         raise InputFileError(f"{where}: expected a JSON object, got {type(doc).__name__}")
     ref = doc.get("ref")
@@ -107,6 +125,10 @@ def _parse_line(doc: object, where: str) -> Image:
     digest = doc.get("digest")
     if digest is not None and not (isinstance(digest, str) and is_digest(digest)):
         raise _field_error(where, "digest", f"invalid digest {digest!r}", ref)
+    try:
+        platform = normalize_platform(doc.get("platform"), "platform")
+    except FastmatchError as exc:
+        raise InputFileError(f"{where}: {exc} (image {ref})") from None
     layers = doc.get("layers")
     if not isinstance(layers, list):
         raise _field_error(where, "layers", "missing or not a list", ref)
@@ -127,14 +149,14 @@ def _parse_line(doc: object, where: str) -> Image:
         except FastmatchError as exc:
             raise _field_error(where, name, str(exc), ref) from None
     try:
-        return Image(ref, built, digest=digest)
+        return platform, Image(ref, built, digest=digest)
     except FastmatchError as exc:
         raise InputFileError(f"{where}: {exc}") from None
 
 
 def _read_lines(lines: Iterable[str], name: str) -> Catalog:
-    images: list[Image] = []
-    first_line: dict[str, tuple[int, Image]] = {}
+    catalog = Catalog()
+    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text:
@@ -148,18 +170,20 @@ def _read_lines(lines: Iterable[str], name: str) -> Catalog:
             raise InputFileError(f"{where}: not valid JSON: {why}") from None
         except ValueError as exc:  # integers of too many digits
             raise InputFileError(f"{where}: not valid JSON: {exc}") from None
-        image = _parse_line(doc, where)
-        seen = first_line.get(image.ref)
+        platform, image = _parse_line(doc, where)
+        key = (image.ref, _platform_key(platform))
+        seen = first_line.get(key)
         if seen is not None:
             if seen[1] != image:
+                on = f" for {platform}" if platform is not None else ""
                 raise InputFileError(
-                    f"{where}: image {image.ref} already listed on line {seen[0]} with "
+                    f"{where}: image {image.ref}{on} already listed on line {seen[0]} with "
                     "other content"
                 )
             continue
-        first_line[image.ref] = (number, image)
-        images.append(image)
-    return Catalog(images)
+        first_line[key] = (number, image)
+        catalog.add(image, platform=platform)
+    return catalog
 
 
 def read_catalog(source: str | os.PathLike[str] | IO[str]) -> Catalog:
@@ -184,51 +208,99 @@ def read_catalog(source: str | os.PathLike[str] | IO[str]) -> Catalog:
     return _read_lines(source, str(name))
 
 
+def _platform_key(platform: str | None) -> str | None:
+    """The platform as compared: ``arm64`` is ``arm64/v8``, ``arm`` is ``arm/v7``."""
+    if platform is None:
+        return None
+    parts = platform.split("/")
+    if parts[1] == "arm64" and parts[2:] == ["v8"]:
+        parts = parts[:2]
+    elif parts[1] == "arm" and len(parts) == 2:
+        parts.append("v7")
+    return "/".join(parts)
+
+
 class Catalog:
-    """Images with known layers, looked up by reference.
+    """Images with known layers, looked up by reference (and platform).
 
     A reference by digest also finds an image catalogued by tag whose
     manifest digest it is (``nginx@sha256:X`` finds ``nginx:1.25`` when its
     digest is ``X``).
+
+    One reference may be catalogued for several platforms.  Asked for a
+    platform, a lookup takes that platform's entry, else the entry without a
+    platform, never another platform's.  Asked for none, it takes the entry
+    without a platform, else ``linux/amd64`` (as Docker does), else the only entry.
     """
 
-    def __init__(self, images: Iterable[Image] = ()) -> None:
-        self._by_ref: dict[str, Image] = {}
-        self._by_digest: dict[tuple[str, str], Image] = {}
+    def __init__(self, images: Iterable[Image] = (), *, platform: str | None = None) -> None:
+        self._by_ref: dict[str, dict[str | None, tuple[str | None, Image]]] = {}
+        self._by_digest: dict[tuple[str, str], str] = {}
         for image in images:
-            self.add(image)
+            self.add(image, platform=platform)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Catalog:
         """Read a catalog file; see :func:`read_catalog`."""
         return read_catalog(path)
 
-    def add(self, image: Image) -> None:
-        """Add (or replace) an image."""
-        self._by_ref[image.ref] = image
+    def add(self, image: Image, *, platform: str | None = None) -> None:
+        """Add (or replace) an image, for ``platform`` when given."""
+        platform = normalize_platform(platform)
+        self._by_ref.setdefault(image.ref, {})[_platform_key(platform)] = (platform, image)
         if image.digest is not None:
             name = parse_reference(image.ref).name
-            self._by_digest.setdefault((name, image.digest), image)
+            self._by_digest.setdefault((name, image.digest), image.ref)
 
-    def get(self, ref: str) -> Image | None:
-        """The catalogued image for ``ref`` (any spelling), or ``None``."""
+    def update(self, other: Catalog) -> None:
+        """Add every entry of ``other``, platforms kept."""
+        for platform, image in other.entries():
+            self.add(image, platform=platform)
+
+    def platforms(self, ref: str) -> list[str | None]:
+        """The platforms ``ref`` is catalogued for (``None``: an entry without one)."""
         parsed = parse_reference(ref)
-        hit = self._by_ref.get(parsed.normalized)
-        if hit is not None or parsed.digest is None:
-            return hit
-        other = self._by_digest.get((parsed.name, parsed.digest))
-        if other is None:
-            return None
-        return Image(parsed.normalized, other.layers, digest=parsed.digest)
+        found = self._by_ref.get(parsed.normalized)
+        if found is None and parsed.digest is not None:
+            tagged = self._by_digest.get((parsed.name, parsed.digest))
+            found = self._by_ref.get(tagged) if tagged is not None else None
+        return [plat for plat, _ in (found or {}).values()]
 
-    def image(self, ref: str) -> Image:
+    def entry(self, ref: str, *, platform: str | None = None) -> tuple[str | None, Image] | None:
+        """The catalogued ``(platform, image)`` for ``ref`` (any spelling), or ``None``;
+        see the class for how the platform is chosen."""
+        parsed = parse_reference(ref)
+        found = self._by_ref.get(parsed.normalized)
+        if found is not None:
+            return _choose(found, normalize_platform(platform))
+        if parsed.digest is None:
+            return None
+        tagged = self._by_digest.get((parsed.name, parsed.digest))
+        if tagged is None:
+            return None
+        chosen = _choose(self._by_ref[tagged], normalize_platform(platform))
+        if chosen is None or chosen[1].digest != parsed.digest:
+            return None
+        return chosen[0], Image(parsed.normalized, chosen[1].layers, digest=parsed.digest)
+
+    def get(self, ref: str, *, platform: str | None = None) -> Image | None:
+        """The catalogued image for ``ref`` (any spelling), or ``None``."""
+        found = self.entry(ref, platform=platform)
+        return found[1] if found is not None else None
+
+    def image(self, ref: str, *, platform: str | None = None) -> Image:
         """The catalogued image for ``ref``, else an image whose layers are unknown."""
-        hit = self.get(ref)
+        hit = self.get(ref, platform=platform)
         return hit if hit is not None else Image(ref)
 
-    def images(self, refs: Iterable[str]) -> list[Image]:
+    def images(self, refs: Iterable[str], *, platform: str | None = None) -> list[Image]:
         """:meth:`image` for each reference."""
-        return [self.image(ref) for ref in refs]
+        return [self.image(ref, platform=platform) for ref in refs]
+
+    def entries(self) -> Iterator[tuple[str | None, Image]]:
+        """Every ``(platform, image)`` entry, in the order they were added."""
+        for by_platform in self._by_ref.values():
+            yield from by_platform.values()
 
     def __contains__(self, ref: object) -> bool:
         if not isinstance(ref, str):
@@ -239,10 +311,23 @@ class Catalog:
             return False
 
     def __len__(self) -> int:
-        return len(self._by_ref)
+        return sum(len(by_platform) for by_platform in self._by_ref.values())
 
     def __iter__(self) -> Iterator[Image]:
-        return iter(self._by_ref.values())
+        return (image for _, image in self.entries())
 
     def __repr__(self) -> str:
         return f"Catalog({len(self)} images)"
+
+
+def _choose(
+    by_platform: dict[str | None, tuple[str | None, Image]], platform: str | None
+) -> tuple[str | None, Image] | None:
+    if platform is not None:
+        return by_platform.get(_platform_key(platform)) or by_platform.get(None)
+    for key in (None, DEFAULT_PLATFORM):
+        if key in by_platform:
+            return by_platform[key]
+    if len(by_platform) == 1:
+        return next(iter(by_platform.values()))
+    return None

@@ -100,10 +100,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                      help="an existing catalog: images found there are not asked of a registry")
     src.add_argument("--offline", action="store_true",
                      help="never contact a registry: answer from --catalog and the cache only")
-    src.add_argument("--platform", type=_platform, default=DEFAULT_PLATFORM,
+    src.add_argument("--platform", type=_platform, default=None,
                      metavar="OS/ARCH[/VARIANT]",
-                     help="platform to choose from multi-platform images "
-                          f"(default {DEFAULT_PLATFORM})")
+                     help="platform to choose from multi-platform images and catalogs, "
+                          f"written on every line (default {DEFAULT_PLATFORM} from registries)")
     src.add_argument("-q", "--quiet", action="store_true",
                      help="print failures only, not the summary")
     reg = parser.add_argument_group("registries")
@@ -249,8 +249,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     catalog = Catalog()
     for path in args.catalog:
-        for image in read_catalog(path):
-            catalog.add(image)
+        catalog.update(read_catalog(path))
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     with Resolver(
         config, cache_dir=cache_dir, tag_ttl=args.tag_ttl, platform=args.platform,
@@ -259,10 +258,14 @@ def _run(args: argparse.Namespace) -> int:
     ) as resolver:
         report = resolver.resolve_many(refs)
     images = report.images
+    # Asked for a platform: every line says it.  Else lines from a catalog keep theirs.
+    platforms = [args.platform if args.platform is not None
+                 else res.platform if res.source == "catalog" else None
+                 for res in report.resolved]
     if args.output and args.output != "-":
-        write_catalog(images, args.output)
+        write_catalog(images, args.output, platforms=platforms)
     else:
-        write_catalog(images, sys.stdout)
+        write_catalog(images, sys.stdout, platforms=platforms)
     _print_failures(report, found.origins)
     if not args.quiet:
         _print_summary(report, len(refs))

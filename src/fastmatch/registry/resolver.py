@@ -21,6 +21,7 @@ from typing import Literal
 from fastmatch.errors import FastmatchError
 from fastmatch.imageref import ImageReference, parse_reference
 from fastmatch.model import Image, Layer
+from fastmatch.platforms import normalize_platform
 from fastmatch.registry.cache import DEFAULT_TAG_TTL, ManifestCache
 from fastmatch.registry.catalog import Catalog
 from fastmatch.registry.client import RegistryClient, Response
@@ -141,7 +142,7 @@ class Resolver:
         *,
         cache_dir: str | os.PathLike[str] | None = None,
         tag_ttl: float = DEFAULT_TAG_TTL,
-        platform: str = DEFAULT_PLATFORM,
+        platform: str | None = None,
         max_concurrency: int = 8,
         timeout: float = 30.0,
         retries: int = 4,
@@ -152,7 +153,10 @@ class Resolver:
         serve_stale: bool = True,
     ) -> None:
         self.config = config if config is not None else RegistryConfig()
-        self.platform = _platform(platform)
+        self.platform = _platform(platform or DEFAULT_PLATFORM)
+        # The platform asked for, if any: a catalog entry of no platform or (asked for none)
+        # of the only one it has may answer; a registry is asked for linux/amd64 by default.
+        self.platform_asked = None if platform is None else normalize_platform(platform)
         self.max_concurrency = max_concurrency
         self.cache = ManifestCache(cache_dir, tag_ttl)
         self.client = RegistryClient(
@@ -188,7 +192,8 @@ class Resolver:
         """Like :meth:`resolve`, with how the answer was found."""
         parsed = parse_reference(ref)
         wanted = self.platform if platform is None else _platform(platform)
-        return self._resolve(ref, parsed, wanted)
+        asked = self.platform_asked if platform is None else normalize_platform(platform)
+        return self._resolve(ref, parsed, wanted, asked=asked)
 
     def resolve_many(
         self, refs: Iterable[str], *, platform: str | None = None
@@ -199,6 +204,7 @@ class Resolver:
         resolutions and failures in the order the references came.
         """
         wanted = self.platform if platform is None else _platform(platform)
+        asked = self.platform_asked if platform is None else normalize_platform(platform)
         report = ResolveReport()
         order: list[str] = []
         parsed: dict[str, ImageReference] = {}
@@ -218,7 +224,7 @@ class Resolver:
         for ref in order:
             p = parse_reference(ref)
             try:
-                outcomes[p.normalized] = self._resolve(ref, p, wanted, local_only=True)
+                outcomes[p.normalized] = self._resolve(ref, p, wanted, asked=asked, local_only=True)
             except _NeedsNetwork:
                 remote.append(ref)
             except FastmatchError as exc:
@@ -227,7 +233,7 @@ class Resolver:
         def work(ref: str) -> None:
             p = parse_reference(ref)
             try:
-                outcomes[p.normalized] = self._resolve(ref, p, wanted)
+                outcomes[p.normalized] = self._resolve(ref, p, wanted, asked=asked)
             except FastmatchError as exc:
                 outcomes[p.normalized] = ResolveFailure(ref, exc)
 
@@ -252,12 +258,29 @@ class Resolver:
     # The steps ------------------------------------------------------------------------
 
     def _resolve(
-        self, given: str, ref: ImageReference, platform: Platform, *, local_only: bool = False
+        self, given: str, ref: ImageReference, platform: Platform, *,
+        asked: str | None = None, local_only: bool = False,
     ) -> Resolution:
         if self.catalog is not None:
-            known = self.catalog.get(ref.normalized)
-            if known is not None and known.layers:
-                return Resolution(given, known, None, None, "catalog")
+            known = self.catalog.entry(ref.normalized, platform=asked)
+            if known is not None and known[1].layers:
+                return Resolution(given, known[1], None, known[0], "catalog")
+        try:
+            return self._from_manifests(given, ref, platform, local_only)
+        except ReferenceNotFoundError:
+            others = self.catalog.platforms(ref.normalized) if self.catalog is not None else []
+            if not (self.offline and others):
+                raise
+            has = ", ".join(sorted(p or "no platform" for p in others))
+            raise PlatformNotFoundError(
+                ref.normalized, ref.domain,
+                f"the catalog has no entry for platform {asked or self.platform} (it has {has}), "
+                "and resolving offline",
+            ) from None
+
+    def _from_manifests(
+        self, given: str, ref: ImageReference, platform: Platform, local_only: bool
+    ) -> Resolution:
         warning: str | None = None
         source: Source = "cache"
         if ref.digest is not None:
