@@ -76,14 +76,14 @@ def test_the_benchmark_uses_only_the_public_face() -> None:
                 raise AssertionError(f"{path.name}:{node.lineno} reads .{node.attr}")
 
 
-def test_importing_the_engine_imports_no_benchmark_or_command() -> None:
+def test_importing_the_engine_imports_no_adapter_benchmark_or_command() -> None:
     import subprocess
     import sys
 
     code = (
         "import sys, fastmatch\n"
         "loaded = [m for m in sys.modules if m.startswith(('fastmatch.benchmark', "
-        "'fastmatch.synthetic', 'fastmatch.demo', 'fastmatch.cli'))]\n"
+        "'fastmatch.synthetic', 'fastmatch.demo', 'fastmatch.cli', 'fastmatch.registry'))]\n"
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

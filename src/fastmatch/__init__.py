@@ -19,7 +19,6 @@ from fastmatch.imageref import normalize_reference, parse_reference
 from fastmatch.index import CacheIndex, UnknownCacheError
 from fastmatch.model import CreateProposal, Image, ImageCache, Layer, Phase
 from fastmatch.policy import MatchPolicy
-from fastmatch.registry.errors import RegistryError
 from fastmatch.result import MatchResult
 
 __version__ = "0.1.0"
@@ -46,3 +45,13 @@ __all__ = [
     "normalize_reference",
     "parse_reference",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The registry is an adapter: `import fastmatch` does not load it, and
+    # `fastmatch.RegistryError` is looked up there on first use.
+    if name == "RegistryError":
+        from fastmatch.registry.errors import RegistryError
+
+        return RegistryError
+    raise AttributeError(f"module 'fastmatch' has no attribute {name!r}")
