@@ -86,13 +86,6 @@ class Core:
         os: str | None,  # object
         now: int,  # int64_t, microseconds
     ) -> tuple[list[Any], int, int, int, int]: ...  # (objs, full, covered, distance, pod_bytes)
-    def score_slot(
-        self,
-        slot: int,  # int64_t
-        obj: Any,  # object
-        images: list[dict[str, int]],  # list
-    ) -> tuple[int, int, int, int] | None: ...  # (full, covered, distance, pod_bytes)
-    def holding(self, keys: Iterable[str]) -> list[Any]: ...  # object
     def to_arrays(
         self,
     ) -> tuple[dict[str, npt.NDArray[Any]], list[str], list[str], list[Any]]: ...

@@ -207,21 +207,6 @@ cdef class Core:
         """
         return _score_one(self, images, bar, storage, arch, os, now)
 
-    def score_slot(self, int64_t slot, obj, list images):
-        """``(full, covered, distance, pod_bytes)`` of the slot holding ``obj``.
-
-        ``None`` when that slot no longer holds ``obj`` (it was replaced).
-        """
-        return _score_slot(self, slot, obj, images)
-
-    def holding(self, keys):
-        """The objects of the live slots holding at least one of ``keys``, in slot order.
-
-        ``keys`` is an iterable of key strings; keys never interned are
-        ignored.  Each object comes once.
-        """
-        return _holding(self, keys)
-
     # -- persistence (_persistence.pxi) ---------------------------------------
 
     def to_arrays(self):

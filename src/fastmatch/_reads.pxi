@@ -1,5 +1,4 @@
-# Reads other than scoring: the index's size in bytes, and the caches
-# holding given keys.  Included by _core.pyx.
+# Reads other than scoring: the index's size in bytes.  Included by _core.pyx.
 
 
 cdef size_t _nbytes(Core core) noexcept:
@@ -22,29 +21,3 @@ cdef size_t _nbytes(Core core) noexcept:
     total += core._anchored.capacity() * 4 + core._lists.capacity() * 4
     total += core._lists_off.capacity() * 8 + core._lists_len.capacity() * 4
     return total
-
-
-cdef list _holding(Core core, object keys):
-    # See Core.holding.  The keys' ids are looked up before the lock is
-    # taken (ids never change); the slots are read under it.
-    cdef vector[uint32_t] lids, slots
-    cdef const vector[uint32_t]* post
-    cdef PyObject* found
-    cdef size_t i
-    for key in keys:
-        found = PyDict_GetItemWithError(core._ids, key)
-        if found != NULL:
-            lids.push_back(<uint32_t>(<object>found))
-    with nogil:
-        core._rdlock()
-    try:
-        with nogil:
-            for i in range(lids.size()):
-                post = &core._post[lids[i]]
-                slots.insert(slots.end(), post.begin(), post.end())
-            sort(slots.begin(), slots.end())
-            slots.erase(unique(slots.begin(), slots.end()), slots.end())
-        # Still under the read lock: the slots cannot have been reused yet.
-        return [core._objs[s] for s in slots]
-    finally:
-        core._unlock()

@@ -412,35 +412,6 @@ cdef tuple _score_one(Core core, list images, int32_t bar, object storage, objec
         core._pool.append(pooled)
 
 
-cdef object _score_slot(Core core, int64_t slot, object obj, list images):
-    # See Core.score_slot.
-    cdef _Batch batch = _Batch()
-    cdef const Pod* q
-    cdef const uint32_t* row
-    cdef int32_t i, f = 0
-    cdef int64_t cov, dist
-    cdef int64_t pod_bytes = _encode(core, batch, images, 0, None, None, None)
-    batch._seal(0)
-    q = &batch.pods[0]
-    with nogil:
-        core._rdlock()
-    try:
-        if (slot < 0 or <size_t>slot >= core._alive.size() or not core._alive[slot]
-                or not (core._objs[slot] is obj or core._objs[slot] == obj)):
-            return None
-        row = core._pair_layer.data() + core._off[slot]
-        for i in range(q.n_img):
-            if q.img_ok[i] and _contains_all(q.img_layers + q.img_off[i],
-                                             q.img_off[i + 1] - q.img_off[i], row,
-                                             core._len[slot]):
-                f += 1
-        cov = _covered(q.layers, q.sizes, q.n_layers, row, core._len[slot])
-        dist = core._bytes[slot] - q.pod_bytes
-        return (f, cov, dist if dist >= 0 else -dist, pod_bytes)
-    finally:
-        core._unlock()
-
-
 cdef class _MatchScratch:
     """Pooled scratch space for one-pod matches from Python threads."""
 
