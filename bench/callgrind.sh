@@ -5,7 +5,8 @@ set -eu
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 count() {
-    PYTHONPATH=src:bench PYTHONHASHSEED=0 valgrind --tool=callgrind \
+    # One BLAS thread: OpenBLAS workers spinning beside the run add noise.
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src:bench PYTHONHASHSEED=0 valgrind --tool=callgrind \
         --callgrind-out-file=/dev/null "$PY" bench/callgrind_match.py "$@" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
