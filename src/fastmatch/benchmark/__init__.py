@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastmatch as fm
 from fastmatch.benchmark.alternatives import (
     ALTERNATIVES,
     check_same_decisions,
     roaring_available,
 )
-from fastmatch.index import CacheIndex
 from fastmatch.model import ImageCache
-from fastmatch.policy import MatchPolicy
 from fastmatch.synthetic import synthetic_cluster
 
 __all__ = ["Row", "add_bench_parser", "run_bench", "run_benchmarks"]
@@ -93,8 +92,8 @@ def _per_call(
 def _one_pod(n_caches: int, quick: bool, log: Callable[[str], None]) -> list[Row]:
     sample = 64 if quick else 256
     cluster = synthetic_cluster(n_caches, sample, seed=SEED, policy_shares=(0.0, 0.0, 0.0))
-    index = CacheIndex(cluster.caches)
-    now, pods, policy = cluster.now, cluster.pods, MatchPolicy()
+    index = fm.CacheIndex(cluster.caches)
+    now, pods, policy = cluster.now, cluster.pods, fm.MatchPolicy()
     budget = 1.0 if quick else 3.0
     med, p99 = _per_call(lambda pod: index.match(pod, policy, now=now), pods, budget)
     label = f"one pod vs {_count(n_caches)} caches"
@@ -121,7 +120,7 @@ def _one_pod(n_caches: int, quick: bool, log: Callable[[str], None]) -> list[Row
 
 def _match_many(n_caches: int, n_pods: int, quick: bool) -> list[Row]:
     cluster = synthetic_cluster(n_caches, n_pods, seed=SEED)
-    index = CacheIndex(cluster.caches)
+    index = fm.CacheIndex(cluster.caches)
     label = f"match_many {_count(n_pods)} pods vs {_count(n_caches)} caches"
     rows = []
     base = 0.0
@@ -157,7 +156,7 @@ def _churn_caches(catalog: Sequence[Any], n: int, created: Any) -> list[ImageCac
 
 def _churn(n_caches: int, quick: bool) -> list[Row]:
     cluster = synthetic_cluster(n_caches, 64, seed=SEED, policy_shares=(0.0, 0.0, 0.0))
-    index = CacheIndex(cluster.caches)
+    index = fm.CacheIndex(cluster.caches)
     batch = _churn_caches(cluster.images, min(n_caches, 5_000 if quick else 10_000), cluster.now)
     ups, rms = [], []
     for _ in range(3 if quick else 7):
@@ -174,7 +173,7 @@ def _churn(n_caches: int, quick: bool) -> list[Row]:
         Row(f"{label}: upserts/s", len(batch) / statistics.median(ups), unit="rate"),
         Row(f"{label}: removes/s", len(batch) / statistics.median(rms), unit="rate"),
     ]
-    now, policy, budget = cluster.now, MatchPolicy(), 1.0 if quick else 3.0
+    now, policy, budget = cluster.now, fm.MatchPolicy(), 1.0 if quick else 3.0
 
     def match(pod: Any) -> object:
         return index.match(pod, policy, now=now)
@@ -223,10 +222,10 @@ def _build(sizes: Sequence[int], quick: bool) -> list[Row]:
     for n in sizes:
         caches = synthetic_cluster(n, 0, seed=SEED).caches
         runs = []
-        index = CacheIndex()
+        index = fm.CacheIndex()
         for _ in range(1 if quick or n >= 100_000 else 3):
             start = time.perf_counter()
-            index = CacheIndex(caches)
+            index = fm.CacheIndex(caches)
             runs.append(time.perf_counter() - start)
         med = statistics.median(runs)
         per_pair = index.nbytes() / max(index.pairs, 1)
@@ -246,7 +245,7 @@ def _build(sizes: Sequence[int], quick: bool) -> list[Row]:
             loads = []
             for _ in range(3):
                 start = time.perf_counter()
-                CacheIndex.load(path)
+                fm.CacheIndex.load(path)
                 loads.append(time.perf_counter() - start)
             rows.append(
                 Row(

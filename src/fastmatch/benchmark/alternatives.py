@@ -31,11 +31,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fastmatch.index import CacheIndex
+import fastmatch as fm
 from fastmatch.model import Image, ImageCache, ImageLike, Phase, distinct_images
-from fastmatch.policy import MatchPolicy
 from fastmatch.reference import ReferenceIndex
-from fastmatch.result import MatchResult
 from fastmatch.timeutil import to_micros
 
 __all__ = [
@@ -65,7 +63,7 @@ class Decision(NamedTuple):
 _NONE = Decision("none", None, 0, 0)
 
 
-def decision_of(result: MatchResult) -> Decision:
+def decision_of(result: fm.MatchResult) -> Decision:
     """The comparable part of a fastmatch decision."""
     if result.outcome == "none":
         return _NONE
@@ -107,7 +105,7 @@ class _Caches:
         self.arch = [c.arch for c in self.caches]
         self.os = [c.os for c in self.caches]
 
-    def usable(self, r: int, policy: MatchPolicy, now: int) -> bool:
+    def usable(self, r: int, policy: fm.MatchPolicy, now: int) -> bool:
         """SPEC §3.3: Ready, not expired, fits the storage limit, same platform."""
         if not self.ready[r] or self.expires[r] <= now:
             return False
@@ -117,13 +115,13 @@ class _Caches:
             return False
         return not (policy.os and self.os[r] and policy.os != self.os[r])
 
-    def direct(self, policy: MatchPolicy, pod: _Pod) -> Decision | None:
+    def direct(self, policy: fm.MatchPolicy, pod: _Pod) -> Decision | None:
         """SPEC §3.1-3.2, which need no scan: a named cache, or matching off."""
         if policy.cache_id is not None:
             return self.named(policy, pod)
         return None if policy.auto else _NONE
 
-    def named(self, policy: MatchPolicy, pod: _Pod) -> Decision:
+    def named(self, policy: fm.MatchPolicy, pod: _Pod) -> Decision:
         """SPEC §3.1: the named cache, scored, or a rejection."""
         assert policy.cache_id is not None
         r = self.row.get(policy.cache_id)
@@ -148,7 +146,7 @@ class _Alternative:
         """Index ``caches``."""
 
     def match(
-        self, images: Iterable[ImageLike], policy: MatchPolicy | None = None, *, now: datetime
+        self, images: Iterable[ImageLike], policy: fm.MatchPolicy | None = None, *, now: datetime
     ) -> Decision:
         """The decision for one pod."""
         raise NotImplementedError
@@ -156,12 +154,12 @@ class _Alternative:
     def match_many(
         self,
         pods: Sequence[Iterable[ImageLike]],
-        policies: Sequence[MatchPolicy | None] | None = None,
+        policies: Sequence[fm.MatchPolicy | None] | None = None,
         *,
         now: datetime,
     ) -> list[Decision]:
         """The decisions for many pods, one after the other."""
-        pols: Sequence[MatchPolicy | None] = policies or [None] * len(pods)
+        pols: Sequence[fm.MatchPolicy | None] = policies or [None] * len(pods)
         return [self.match(p, pol, now=now) for p, pol in zip(pods, pols, strict=True)]
 
 
@@ -180,7 +178,7 @@ class SetScan(_Alternative):
         self._ready_rows = [r for r in range(len(self._held)) if self._c.ready[r]]
 
     def match(
-        self, images: Iterable[ImageLike], policy: MatchPolicy | None = None, *, now: datetime
+        self, images: Iterable[ImageLike], policy: fm.MatchPolicy | None = None, *, now: datetime
     ) -> Decision:
         policy = policy or _DEFAULT
         pod = _Pod(images)
@@ -228,7 +226,7 @@ class ReferenceScan(_Alternative):
         self._index = ReferenceIndex(caches)
 
     def match(
-        self, images: Iterable[ImageLike], policy: MatchPolicy | None = None, *, now: datetime
+        self, images: Iterable[ImageLike], policy: fm.MatchPolicy | None = None, *, now: datetime
     ) -> Decision:
         return decision_of(self._index.match(images, policy, now=now))
 
@@ -293,7 +291,7 @@ class NumpyCSR(_Alternative):
         return np.flatnonzero(np.bincount(post) == len(lids))
 
     def match(
-        self, images: Iterable[ImageLike], policy: MatchPolicy | None = None, *, now: datetime
+        self, images: Iterable[ImageLike], policy: fm.MatchPolicy | None = None, *, now: datetime
     ) -> Decision:
         policy = policy or _DEFAULT
         pod = _Pod(images)
@@ -390,7 +388,7 @@ class RoaringIndex(_Alternative):
         return out
 
     def match(
-        self, images: Iterable[ImageLike], policy: MatchPolicy | None = None, *, now: datetime
+        self, images: Iterable[ImageLike], policy: fm.MatchPolicy | None = None, *, now: datetime
     ) -> Decision:
         policy = policy or _DEFAULT
         pod = _Pod(images)
@@ -437,18 +435,18 @@ class RoaringIndex(_Alternative):
         return Decision("use", c.ids[r], best_full, cov[r])
 
 
-_DEFAULT = MatchPolicy()
+_DEFAULT = fm.MatchPolicy()
 
 
 def check_same_decisions(
     alternative: _Alternative,
-    index: CacheIndex,
+    index: fm.CacheIndex,
     pods: Sequence[Sequence[ImageLike]],
-    policies: Sequence[MatchPolicy | None] | None,
+    policies: Sequence[fm.MatchPolicy | None] | None,
     now: datetime,
 ) -> None:
     """Raise ``AssertionError`` naming the first pod on which ``alternative`` decides otherwise."""
-    pols: Sequence[MatchPolicy | None] = policies if policies is not None else [None] * len(pods)
+    pols: Sequence[fm.MatchPolicy | None] = policies if policies is not None else [None] * len(pods)
     for i, (pod, policy) in enumerate(zip(pods, pols, strict=True)):
         want = decision_of(index.match(pod, policy, now=now))
         got = alternative.match(pod, policy, now=now)
