@@ -27,6 +27,7 @@ from fastmatch import batch, decision, lifecycle
 from fastmatch.decision import DEFAULT_CREATION_TIMEOUT, Best, ImageSets
 from fastmatch.encoding import NEVER, cache_row, pod_images, pod_keys
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
+from fastmatch.explain import reason_used
 from fastmatch.model import Image, ImageCache, ImageLike, Phase
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
@@ -36,6 +37,7 @@ from fastmatch.timeutil import TimeLike, micros_at, to_micros, utcnow
 __all__ = ["CacheIndex", "UnknownCacheError"]
 
 _DEFAULT_POLICY = MatchPolicy()  # immutable, so one serves every call
+_use = MatchResult.use
 _STRATEGIES = ("auto", "probe", "count")
 
 if NEVER != _core.NEVER:  # pragma: no cover - the two are written in two languages
@@ -366,7 +368,9 @@ class CacheIndex:
             cache = tied[0]
             if type(cache) is not ImageCache:
                 cache = self._caches.resolve(cache)
-            return decision.hit(cache, n, covered, distance, pod_bytes)
+            # decision.hit, inlined: every image cached, nothing to propose.
+            why = (reason_used, cache, False, n, n, covered, pod_bytes)
+            return _use(cache, False, n, covered, n, distance, why)
         return self._conclude(
             pod, policy, pod_name, tied, full, covered, distance, pod_bytes, now_us, None
         )
@@ -436,7 +440,9 @@ class CacheIndex:
             cache = tied[0]
             if type(cache) is not ImageCache:
                 cache = self._caches.resolve(cache)
-            return decision.hit(cache, full, covered, distance, pod_bytes)
+            # decision.hit, inlined (as in match).
+            why = (reason_used, cache, False, full, full, covered, pod_bytes)
+            return _use(cache, False, full, covered, full, distance, why)
         best: Best | None = None
         if tied:
             resolve = self._caches.resolve
