@@ -154,3 +154,54 @@ def test_per_registry_options() -> None:
     assert config.endpoint_for("docker.io") == "registry-1.docker.io"
     with pytest.raises(InputFileError, match="CA bundle not found"):
         RegistryConfig.build(ca_file="/nonexistent/ca.pem", docker_config=False)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("[" * 100_000, "not valid JSON: nested too deeply"),
+     ('{"auths": 1' + "0" * 5000 + "}", "not valid JSON: Exceeds the limit"),
+     (b"\xff\xfe{}", "not UTF-8 text")],
+)
+def test_a_docker_config_that_cannot_be_read_as_json_names_the_file(
+    tmp_path: Path, content: str | bytes, message: str
+) -> None:
+    path = tmp_path / "config.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(InputFileError) as caught:
+        CredentialStore().add_docker_config(path)
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [({"stringData": {".dockerconfigjson": "[" * 100_000}}, "nested too deeply"),
+     ({"data": {".dockerconfigjson": base64.b64encode(b"\xff\xfe").decode()}},
+      "not UTF-8 text")],
+)
+def test_a_pull_secret_that_cannot_be_read_names_it(
+    secret: dict[str, object], message: str
+) -> None:
+    doc = {"type": "kubernetes.io/dockerconfigjson", "metadata": {"name": "regcred"}, **secret}
+    with pytest.raises(InputFileError) as caught:
+        CredentialStore().add_pull_secret(doc, "s.yaml")
+    assert str(caught.value).startswith("s.yaml: secret regcred: ")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"not a certificate\n", "not a PEM CA bundle"), (b"", "not a PEM CA bundle"),
+])
+def test_a_ca_bundle_that_tls_cannot_use_is_refused_when_given(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(content)
+    for options in ({"ca_file": str(bundle)}, {"ca_files": {"r.io": str(bundle)}}):
+        with pytest.raises(InputFileError) as caught:
+            RegistryConfig.build(docker_config=False, **options)  # type: ignore[arg-type]
+        assert str(caught.value).startswith(f"{bundle}: ") and message in str(caught.value)
+    with pytest.raises(InputFileError, match="not a directory"):
+        RegistryConfig.build(docker_config=False, ca_file=str(tmp_path))

@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from registry_servers import FakeRegistry, Reply
 
+from fastmatch.errors import ValidationError
 from fastmatch.registry import (
     ManifestError,
+    ReferenceNotFoundError,
     RegistryConfig,
     RegistryUnavailableError,
     Resolver,
@@ -129,6 +131,12 @@ def test_a_transient_5xx_is_invisible(fake: Callable[..., FakeRegistry]) -> None
     [
         (b"{not json", DOCKER_MANIFEST, "not JSON"),
         (b"[1, 2]", DOCKER_MANIFEST, "not a JSON object"),
+        (b"[" * 100_000, DOCKER_MANIFEST, "nested too deeply"),
+        (b'{"schemaVersion": 2' + b"0" * 5000 + b"}", DOCKER_MANIFEST, "number too long"),
+        (json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                     "config": {"digest": CONFIG, "size": 1},
+                     "layers": [{"digest": LAYER, "size": 2**70}]}).encode(),
+         OCI_MANIFEST, "larger than"),
         (json.dumps({"schemaVersion": 1, "name": "app", "fsLayers": []}).encode(),
          "application/vnd.docker.distribution.manifest.v1+prettyjws", "schema 1"),
         (json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.example+json"}).encode(),
@@ -236,3 +244,47 @@ def test_duplicates_are_resolved_once(fake: Callable[..., FakeRegistry]) -> None
                                  f"{server.host}/app"])
     assert [i.ref for i in report.images] == [f"{server.host}/app:1", f"{server.host}/app:latest"]
     assert server.count == 2
+
+
+def test_an_unreadable_error_body_is_still_a_clear_answer(
+    fake: Callable[..., FakeRegistry]
+) -> None:
+    server = fake(lambda m, p, h: (404, {"Content-Type": "application/json"}, b"[" * 100_000))
+    with resolver(server) as r, pytest.raises(ReferenceNotFoundError) as caught:
+        r.resolve(f"{server.host}/app:1")
+    assert f"{server.host}/app:1" in str(caught.value)
+
+
+@pytest.mark.parametrize("location", ["http://[::1/v2/", "ftp://mirror.example/x"])
+def test_a_redirect_to_an_unusable_location(
+    fake: Callable[..., FakeRegistry], location: str
+) -> None:
+    server = fake(lambda m, p, h: (307, {"Location": location}, b""))
+    with resolver(server) as r, pytest.raises(RegistryUnavailableError) as caught:
+        r.resolve(f"{server.host}/app:1")
+    assert "unusable location" in str(caught.value) and location in str(caught.value)
+
+
+def test_a_token_realm_that_is_not_a_url(fake: Callable[..., FakeRegistry]) -> None:
+    challenge = 'Bearer realm="http://[::1/token",service="r"'
+    server = fake(lambda m, p, h: (401, {"WWW-Authenticate": challenge}, b""))
+    with resolver(server) as r, pytest.raises(UnauthorizedError, match="bad token realm"):
+        r.resolve(f"{server.host}/app:1")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"timeout": -1}, {"timeout": float("nan")}, {"timeout": 1e12}, {"backoff": -0.5},
+     {"max_retry_wait": float("inf")}, {"max_concurrency": 0}, {"max_concurrency": 10**6},
+     {"retries": -1}, {"retries": 2.5}, {"tag_ttl": float("nan")}, {"tag_ttl": -1}],
+)
+def test_bad_resolver_settings_are_refused_when_given(options: dict[str, object]) -> None:
+    name = next(iter(options))
+    with pytest.raises(ValidationError, match=name) as caught:
+        Resolver(**options)  # type: ignore[arg-type]
+    assert isinstance(caught.value, ValueError)
+
+
+def test_resolve_many_refuses_a_single_string() -> None:
+    with Resolver(offline=True) as r, pytest.raises(ValidationError, match="not one string"):
+        r.resolve_many("nginx:1.25")

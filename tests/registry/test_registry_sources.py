@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 
@@ -136,3 +137,49 @@ def test_bad_describe_json(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="cannot read"):
         read_references([tmp_path / "absent.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("bad.yaml", "kind: [Pod]\nspec: {}\n", "field 'kind': expected a string"),
+        ("bad.yaml", "kind: Secret\ntype: [kubernetes.io/dockerconfigjson]\nmetadata: {}\n",
+         None),
+        ("bad.yaml", "kind: ImageCache\nmetadata: {name: c}\n"
+         "spec: {images: [nginx], imagePullSecrets: 5}\n",
+         "ImageCache c: field 'spec.imagePullSecrets': expected a list"),
+        ("bad.yaml", "kind: Pod\nmetadata: {name: p}\n"
+         "spec: {containers: [{name: c, image: nginx}], imagePullSecrets: regcred}\n",
+         "Pod p: field 'spec.imagePullSecrets': expected a list"),
+        ("bad.json", "[" * 100_000, "not valid JSON: nested too deeply"),
+        ("bad.json", '{"kind": 1' + "0" * 5000 + "}", "not valid JSON: Exceeds the limit"),
+        ("bad.yaml", "kind: Pod\ncreated: 2001-13-45\n", "not valid YAML: month must be"),
+        ("bad.yaml", "kind: Pod\nreplicas: 1" + "0" * 5000 + "\n", "not valid YAML: Exceeds"),
+        ("bad.yaml", "kind: List\nitems: &a [*a]\n", "nested too deeply"),
+        ("bad.yaml", b"kind: Pod\n\xff\n", "not UTF-8 text"),
+    ],
+)
+def test_a_value_of_the_wrong_type_or_shape_is_an_input_file_error(
+    tmp_path: Path, name: str, text: str | bytes, message: str | None
+) -> None:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    if message is None:  # not a pull secret: skipped like any other kind
+        assert read_references([path]).secrets == []
+        return
+    with pytest.raises(InputFileError) as caught:
+        read_references([path])
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+    assert "set_int_max_str_digits" not in str(caught.value)
+
+
+def test_standard_input_that_is_not_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A C locale decodes standard input with surrogateescape: the bytes still are not UTF-8.
+    stdin = io.TextIOWrapper(io.BytesIO(b"kind: Pod\n\xff\n"), encoding="utf-8",
+                             errors="surrogateescape")
+    monkeypatch.setattr("sys.stdin", stdin)
+    with pytest.raises(InputFileError, match=r"^-: not UTF-8 text"):
+        read_references(["-"])

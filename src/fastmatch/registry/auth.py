@@ -182,11 +182,13 @@ class CredentialStore:
         """Read a Docker ``config.json``: ``auths``, ``credHelpers``, ``credsStore``."""
         where = str(path)
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
         except OSError as exc:
             raise InputFileError(f"{where}: cannot read Docker config: {exc.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputFileError(f"{where}: not valid JSON: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{where}: not UTF-8 text ({exc.reason})") from None
+        except (ValueError, RecursionError) as exc:
+            raise InputFileError(f"{where}: not valid JSON: {_json_problem(exc)}") from None
         if not isinstance(data, Mapping):
             raise InputFileError(f"{where}: expected a JSON object")
         self.add_auths(data.get("auths", {}), where)
@@ -218,15 +220,19 @@ class CredentialStore:
             elif key in data:
                 try:
                     text = base64.b64decode(str(data[key]), validate=True).decode("utf-8")
-                except (binascii.Error, UnicodeDecodeError):
+                except binascii.Error:
                     raise InputFileError(f"{name}: data[{key!r}] is not base64") from None
+                except UnicodeDecodeError:
+                    raise InputFileError(f"{name}: data[{key!r}] is base64 of bytes that are "
+                                         "not UTF-8 text") from None
             else:
                 continue
             field_name = f"{name}: {key}"
             try:
                 config = json.loads(text) if isinstance(text, str) else text
-            except json.JSONDecodeError as exc:
-                raise InputFileError(f"{field_name}: not valid JSON: {exc}") from None
+            except (ValueError, RecursionError) as exc:
+                raise InputFileError(f"{field_name}: not valid JSON: {_json_problem(exc)}") \
+                    from None
             if is_cfg:
                 self.add_auths(config, field_name)
             else:
@@ -265,6 +271,13 @@ class CredentialStore:
         if key not in self._helper_results:
             self._helper_results[key] = _run_helper(helper, host)
         return self._helper_results[key]
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    # Python's message for a huge integer ends in advice to the programmer.
+    return str(exc).split("; use sys.")[0]
 
 
 def _secret_name(secret: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastmatch.digest import is_digest
+from fastmatch.errors import ValidationError
 
 __all__ = ["DEFAULT_TAG_TTL", "ManifestCache", "TagEntry", "default_cache_dir"]
 
@@ -83,8 +84,8 @@ class ManifestCache:
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None, tag_ttl: float = DEFAULT_TAG_TTL):
-        if tag_ttl < 0:
-            raise ValueError(f"tag_ttl must be >= 0, got {tag_ttl}")
+        if isinstance(tag_ttl, bool) or not isinstance(tag_ttl, (int, float)) or not tag_ttl >= 0:
+            raise ValidationError(f"tag_ttl must be a number of seconds >= 0, got {tag_ttl!r}")
         self.directory = Path(directory) if directory is not None else None
         self.tag_ttl = float(tag_ttl)
         self._manifests: dict[str, tuple[str, bytes]] = {}
@@ -160,7 +161,7 @@ class ManifestCache:
             entry = TagEntry(str(doc["digest"]), float(doc["fetched"]))
             if doc.get("ref") != name_tag or not is_digest(entry.digest):
                 return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
         with self._lock:
             self._tags[name_tag] = entry

@@ -17,6 +17,7 @@ import email.utils
 import http.client
 import json
 import logging
+import math
 import random
 import socket
 import ssl
@@ -27,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
+from fastmatch.errors import ValidationError
 from fastmatch.imageref import ImageReference
 from fastmatch.registry.auth import Challenge, Credentials, parse_challenges
 from fastmatch.registry.config import RegistryConfig, RegistryOptions
@@ -39,11 +41,21 @@ from fastmatch.registry.errors import (
 )
 from fastmatch.registry.manifest import ACCEPT
 
-__all__ = ["MAX_MANIFEST_BYTES", "RegistryClient", "Response"]
+__all__ = [
+    "MAX_CONCURRENCY",
+    "MAX_MANIFEST_BYTES",
+    "MAX_RETRIES",
+    "MAX_WAIT",
+    "RegistryClient",
+    "Response",
+]
 
 log = logging.getLogger("fastmatch.registry")
 
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit: no real manifest comes close
+MAX_WAIT = 1e6  # seconds (11 days): a longer timeout or wait overflows the OS's timers
+MAX_CONCURRENCY = 1024  # requests in flight: one thread each, and threads are finite
+MAX_RETRIES = 100  # past this a registry that keeps failing is only waited for
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _USER_AGENT = "fastmatch-registry/0.1"
@@ -125,10 +137,11 @@ class RegistryClient:
         backoff: float = 0.5,
         max_retry_wait: float = 60.0,
     ) -> None:
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries}")
+        _check_count("max_concurrency", max_concurrency, 1, MAX_CONCURRENCY)
+        _check_count("retries", retries, 0, MAX_RETRIES)
+        _check_seconds("timeout", timeout, positive=True)
+        _check_seconds("backoff", backoff)
+        _check_seconds("max_retry_wait", max_retry_wait)
         self.config = config if config is not None else RegistryConfig()
         self.timeout = timeout
         self.retries = retries
@@ -187,7 +200,7 @@ class RegistryClient:
             return error
         try:
             tags = [str(t) for t in json.loads(listing.body).get("tags") or []]
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             return error
         what = "digest" if reference.startswith(("sha256:", "sha512:")) else "tag"
         shown = ", ".join(sorted(tags)[:10]) + (", ..." if len(tags) > 10 else "")
@@ -264,7 +277,10 @@ class RegistryClient:
             raise UnauthorizedError(
                 ref.normalized, ref.domain, "unauthorized: Bearer challenge without a realm"
             )
-        parsed = urllib.parse.urlsplit(realm)
+        try:
+            parsed = urllib.parse.urlsplit(realm)
+        except ValueError:  # an unclosed IPv6 bracket, say
+            parsed = urllib.parse.SplitResult("", "", "", "", "")
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise UnauthorizedError(
                 ref.normalized, ref.domain, f"unauthorized: bad token realm {realm!r}"
@@ -304,10 +320,15 @@ class RegistryClient:
             self._fail(ref, response.status, response, f"token server {parsed.netloc} answered")
         try:
             doc = json.loads(response.body)
-            value = doc.get("token") or doc.get("access_token")
-            expires_in = float(doc.get("expires_in") or 60)
-        except (ValueError, AttributeError, TypeError):
-            value, expires_in = None, 0.0
+        except (ValueError, RecursionError):
+            doc = None
+        value = (doc.get("token") or doc.get("access_token")) if isinstance(doc, dict) else None
+        try:
+            expires_in = float(doc.get("expires_in") or 60) if isinstance(doc, dict) else 60.0
+        except (ValueError, TypeError, OverflowError):
+            expires_in = 60.0  # the default of the token specification
+        if not math.isfinite(expires_in) or expires_in <= 0:
+            expires_in = 60.0
         if not isinstance(value, str) or not value:
             raise UnauthorizedError(
                 ref.normalized, ref.domain,
@@ -353,8 +374,16 @@ class RegistryClient:
             location = response.headers.get("location")
             if not location:
                 return response
-            new_url = urllib.parse.urljoin(url, location)
-            if urllib.parse.urlsplit(new_url).netloc != urllib.parse.urlsplit(url).netloc:
+            try:
+                new_url = urllib.parse.urljoin(url, location)
+                moved = urllib.parse.urlsplit(new_url)
+            except ValueError:
+                moved = urllib.parse.SplitResult("", "", "", "", "")
+            if moved.scheme not in ("http", "https") or not moved.netloc:
+                raise RegistryUnavailableError(
+                    ref.normalized, ref.domain, f"redirected to an unusable location {location!r}"
+                )
+            if moved.netloc != urllib.parse.urlsplit(url).netloc:
                 headers = {k: v for k, v in headers.items() if k != "Authorization"}
             url = new_url
         raise RegistryUnavailableError(ref.normalized, ref.domain, f"too many redirects at {url}")
@@ -372,7 +401,13 @@ class RegistryClient:
     ) -> Response:
         parts = urllib.parse.urlsplit(url)
         options = self._options_for_url(ref, parts.netloc)
-        context = self._context(options) if parts.scheme == "https" else None
+        try:
+            context = self._context(options) if parts.scheme == "https" else None
+        except (ssl.SSLError, OSError) as exc:  # the bundle changed since it was checked
+            raise RegistryUnreachableError(
+                ref.normalized, ref.domain,
+                f"CA bundle {options.ca_file} cannot be loaded ({exc})",
+            ) from None
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         attempt = 0
         while True:
@@ -414,7 +449,7 @@ class RegistryClient:
             wait = _parse_retry_after(retry_after)
             if wait is not None:
                 return min(max(wait, 0.0), self.max_retry_wait)
-        base = min(self.backoff * (2**attempt), self.max_retry_wait)
+        base = min(self.backoff * (2 ** min(attempt, 64)), self.max_retry_wait)
         return float(base) * (0.5 + random.random() / 2)  # jitter: not for secrets
 
     def _exchange(
@@ -500,6 +535,20 @@ class RegistryClient:
         raise error
 
 
+def _check_count(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+
+
+def _check_seconds(name: str, value: object, *, positive: bool = False) -> None:
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and (value > 0 if positive else value >= 0) and value <= MAX_WAIT)
+    if not ok:
+        bound = "> 0" if positive else ">= 0"
+        raise ValidationError(f"{name} must be a number of seconds {bound} and at most "
+                              f"{MAX_WAIT:g}, got {value!r}")
+
+
 def _fresh(
     scheme: str, netloc: str, context: ssl.SSLContext | None, timeout: float
 ) -> http.client.HTTPConnection:
@@ -527,7 +576,7 @@ def _registry_error(body: bytes) -> tuple[str | None, str]:
         doc = json.loads(body)
         first = doc["errors"][0]
         return str(first.get("code")), str(first.get("message", "")).strip()
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
         return None, ""
 
 

@@ -9,6 +9,7 @@ the same switches per registry host, plus a CA bundle for private PKIs.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,8 +47,8 @@ class RegistryOptions:
     endpoint: str | None = None
 
     def __post_init__(self) -> None:
-        if self.ca_file is not None and not Path(self.ca_file).is_file():
-            raise InputFileError(f"{self.ca_file}: CA bundle not found")
+        if self.ca_file is not None:
+            _check_ca_bundle(self.ca_file)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,23 @@ class RegistryConfig:
         if options.credentials is not None:
             return options.credentials
         return self.credentials.lookup(host, path)
+
+
+def _check_ca_bundle(path: str) -> None:
+    """Refuse a CA bundle that TLS could not use, now rather than at the first request."""
+    if not Path(path).exists():
+        raise InputFileError(f"{path}: CA bundle not found")
+    if not Path(path).is_file():
+        raise InputFileError(f"{path}: a CA bundle must be a PEM file, not a directory")
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        raise InputFileError(
+            f"{path}: not a PEM CA bundle ({exc.reason or exc}): expected "
+            "-----BEGIN CERTIFICATE----- blocks"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{path}: cannot read CA bundle: {exc}") from None
 
 
 def _host_key(host: str) -> str:

@@ -219,6 +219,10 @@ def parse_manifest(body: bytes, content_type: str | None = None) -> ImageManifes
         raise ManifestProblem(f"malformed manifest: not JSON ({exc.msg})") from None
     except UnicodeDecodeError:
         raise ManifestProblem("malformed manifest: not UTF-8 JSON") from None
+    except RecursionError:
+        raise ManifestProblem("malformed manifest: JSON nested too deeply") from None
+    except ValueError:  # an integer of thousands of digits
+        raise ManifestProblem("malformed manifest: a number too long to read") from None
     if not isinstance(doc, Mapping):
         raise ManifestProblem("malformed manifest: not a JSON object")
     media_type = _media_type(content_type, doc)

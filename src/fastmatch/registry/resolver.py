@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fastmatch.errors import FastmatchError
+from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.imageref import ImageReference, parse_reference
 from fastmatch.model import Image, Layer
 from fastmatch.platforms import normalize_platform
@@ -203,6 +203,9 @@ class Resolver:
         Duplicates (after normalization) are resolved once.  The report lists
         resolutions and failures in the order the references came.
         """
+        if isinstance(refs, str):  # one reference would be resolved letter by letter
+            raise ValidationError("resolve_many takes several references (a list), "
+                                  f"not one string: {refs!r}")
         wanted = self.platform if platform is None else _platform(platform)
         asked = self.platform_asked if platform is None else normalize_platform(platform)
         report = ResolveReport()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import yaml
 from fastmatch.errors import FastmatchError, InputFileError
 from fastmatch.imageref import parse_reference
 
-__all__ = ["FileReferences", "read_references"]
+__all__ = ["FileReferences", "read_references", "read_stdin"]
 
 _TEMPLATE_KINDS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
@@ -72,19 +73,28 @@ def read_references(paths: Iterable[str | os.PathLike[str]]) -> FileReferences:
     found = FileReferences()
     for path in paths:
         name = str(path)
-        for where, doc in _documents(name):
-            _visit(doc, where, found)
+        try:
+            for where, doc in _documents(name):
+                _visit(doc, where, found)
+        except RecursionError:  # a YAML alias that contains itself, or absurd nesting
+            raise InputFileError(f"{name}: nested too deeply (a YAML alias inside "
+                                 "itself?)") from None
     return found
+
+
+def read_stdin() -> str:
+    """Standard input as UTF-8 text, decoded strictly (its own decoding may let bytes
+    that are not UTF-8 through as surrogates); raise ``UnicodeDecodeError`` if it is not."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # replaced by a text stream (tests, embedding programs)
+        return sys.stdin.read()
+    data: bytes = buffer.read()
+    return data.decode("utf-8-sig")
 
 
 def _documents(name: str) -> Iterator[tuple[str, object]]:
     try:
-        if name == "-":
-            import sys
-
-            text = sys.stdin.read()
-        else:
-            text = Path(name).read_text(encoding="utf-8")
+        text = read_stdin() if name == "-" else Path(name).read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise InputFileError(f"{name}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -99,6 +109,10 @@ def _documents(name: str) -> Iterator[tuple[str, object]]:
                 raise InputFileError(
                     f"{name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
                 ) from None
+        except RecursionError:
+            raise InputFileError(f"{name}: not valid JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer of thousands of digits
+            raise InputFileError(f"{name}: not valid JSON: {_short(exc)}") from None
     try:
         docs = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:
@@ -106,10 +120,19 @@ def _documents(name: str) -> Iterator[tuple[str, object]]:
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise InputFileError(f"{name}: not valid YAML: {problem}{at}") from None
+    except RecursionError:
+        raise InputFileError(f"{name}: not valid YAML: nested too deeply") from None
+    except ValueError as exc:  # a scalar YAML types but cannot build: 2001-13-45, huge ints
+        raise InputFileError(f"{name}: not valid YAML: {_short(exc)}") from None
     several = len(docs) > 1
     for i, doc in enumerate(docs):
         if doc is not None:
             yield (f"{name}: document {i + 1}" if several else name), doc
+
+
+def _short(exc: ValueError) -> str:
+    # Python's message for a huge integer ends in advice to the programmer.
+    return str(exc).split("; use sys.")[0]
 
 
 def _label(obj: Mapping[str, Any]) -> str:
@@ -140,6 +163,8 @@ def _visit(doc: object, where: str, found: FileReferences) -> None:
         _describe_image_caches(doc.get("ImageCaches", doc.get("body")), where, found)
         return
     kind = doc.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise InputFileError(f"{where}: field 'kind': expected a string, got {kind!r}")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
         for i, item in enumerate(doc["items"]):
             _visit(item, f"{where}: items[{i}]", found)
@@ -159,7 +184,7 @@ def _visit(doc: object, where: str, found: FileReferences) -> None:
                   _namespace(doc), found)
     elif kind == "ImageCache":
         _image_cache(spec, obj, found)
-    elif kind == "Secret" and doc.get("type") in _SECRET_TYPES:
+    elif kind == "Secret" and isinstance(doc.get("type"), str) and doc["type"] in _SECRET_TYPES:
         found.secrets.append((doc, where))
 
 
@@ -197,10 +222,11 @@ def _pod_spec(spec: object, path: str, obj: str, namespace: str, found: FileRefe
             ref = _check_ref(container.get("image"), f"{name}.image", obj)
             found.add_reference(ref, f"{obj} {name}.image")
     secrets = spec.get("imagePullSecrets") or []
-    if isinstance(secrets, list):
-        for secret in secrets:
-            if isinstance(secret, Mapping) and isinstance(secret.get("name"), str):
-                found.add_secret_name(f"{namespace}/{secret['name']}")
+    if not isinstance(secrets, list):
+        raise InputFileError(f"{obj}: field '{path}.imagePullSecrets': expected a list")
+    for secret in secrets:
+        if isinstance(secret, Mapping) and isinstance(secret.get("name"), str):
+            found.add_secret_name(f"{namespace}/{secret['name']}")
 
 
 def _image_cache(spec: object, obj: str, found: FileReferences) -> None:
@@ -212,7 +238,10 @@ def _image_cache(spec: object, obj: str, found: FileReferences) -> None:
     for i, image in enumerate(images):
         ref = _check_ref(image, f"spec.images[{i}]", obj)
         found.add_reference(ref, f"{obj} spec.images[{i}]")
-    for secret in spec.get("imagePullSecrets") or []:
+    secrets = spec.get("imagePullSecrets") or []
+    if not isinstance(secrets, list):
+        raise InputFileError(f"{obj}: field 'spec.imagePullSecrets': expected a list")
+    for secret in secrets:
         # ECI writes "namespace:name"; a bare name is in "default".
         if isinstance(secret, Mapping):
             secret = secret.get("name")
