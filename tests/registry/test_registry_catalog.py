@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fastmatch.errors import InputFileError
+from fastmatch.errors import InputFileError, ValidationError
 from fastmatch.model import Image, ImageCache
 from fastmatch.registry import Catalog, catalog_line, read_catalog, write_catalog
 
@@ -205,3 +205,60 @@ def test_a_bad_platform_names_file_line_and_field(tmp_path: Path) -> None:
     path.write_text(f'{good}\n{{"ref": "nginx", "platform": "arm64", "layers": []}}\n')
     with pytest.raises(InputFileError, match=r": line 2: platform: .*arm64"):
         read_catalog(path)
+
+
+def test_platforms_that_all_hold_one_image_are_not_ambiguous() -> None:
+    same = Image("busybox:1.36", [(D1, 1)])
+    catalog = Catalog()
+    catalog.add(same, platform="linux/arm64")
+    catalog.add(same, platform="linux/s390x")
+    assert catalog.get("busybox:1.36") == same  # no platform asked, nothing to choose
+    catalog.add(Image("busybox:1.36", [(D2, 2)]), platform="linux/s390x")
+    assert catalog.get("busybox:1.36") is None  # they differ and none is linux/amd64
+    assert catalog.get("busybox:1.36", platform="linux/arm64") == same
+
+
+@pytest.mark.parametrize(
+    ("given", "written"),
+    [("Linux/x86_64", "linux/amd64"), ("linux/aarch64/v8", "linux/arm64"),
+     ("linux/arm", "linux/arm/v7"), ("linux/arm/7", "linux/arm/v7"),
+     ("windows/amd64", "windows/amd64")],
+)
+def test_a_platform_is_written_and_looked_up_in_one_spelling(given: str, written: str) -> None:
+    image = Image("app:1", [(D1, 1)])
+    assert json.loads(catalog_line(image, platform=given))["platform"] == written
+    catalog = read_catalog(io.StringIO(catalog_line(image, platform=given) + "\n"))
+    assert catalog.get("app:1", platform=written) == image
+    assert catalog.get("app:1", platform=given) == image
+
+
+def test_an_empty_platform_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.jsonl"
+    path.write_text('{"ref": "nginx", "platform": " ", "layers": []}\n')
+    with pytest.raises(InputFileError, match=r": line 1: platform: expected os/arch"):
+        read_catalog(path)
+
+
+def test_a_bad_platform_asked_for_is_an_error_even_for_an_unknown_reference() -> None:
+    with pytest.raises(ValidationError, match="platform"):
+        Catalog().get("nginx", platform="linux")
+
+
+def test_text_that_is_not_utf8_names_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = catalog_line(Image("redis", [(D2, 1)])).encode() + b"\n\xff\xfe\n"
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"^<stream>: not UTF-8"):
+        read_catalog(stream)
+    # Standard input decoded leniently (surrogateescape, as in a C locale) is still refused.
+    lenient = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape")
+    monkeypatch.setattr("sys.stdin", lenient)
+    with pytest.raises(InputFileError, match=r"^<stdin>: not UTF-8"):
+        read_catalog("-")
+
+
+def test_a_byte_order_mark_is_not_a_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + catalog_line(Image("redis", [(D2, 1)])).encode() + b"\n")
+    assert [image.ref for image in read_catalog(path)] == ["docker.io/library/redis:latest"]

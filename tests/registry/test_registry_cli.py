@@ -224,3 +224,21 @@ def test_offline_takes_the_catalog_entry_of_the_platform_asked_for_or_fails(
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     assert json.loads(out)["layers"] == [layer]  # no platform asked: linux/amd64
+
+
+def test_a_platform_chosen_from_an_index_is_written_so_no_other_platform_takes_it(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = world.plain.host
+    path = tmp_path / "catalog.jsonl"
+    code, _, err = run(capsys, f"{host}/multi:1.0", f"{host}/app:1.0", "--plain-http", host,
+                       "--no-cache", "-o", str(path), "-q")
+    assert code == 0, err
+    multi, app = [json.loads(line) for line in path.read_text().splitlines()]
+    assert multi["platform"] == "linux/amd64"  # chosen from the index: no --platform needed
+    assert "platform" not in app  # one manifest, its platform unknown: it serves any
+    code, out, err = run(capsys, f"{host}/multi:1.0", f"{host}/app:1.0", "--catalog", str(path),
+                         "--offline", "--no-cache", "--platform", "linux/arm64")
+    assert code == 1
+    assert f"[no-platform] {host}/multi:1.0" in err and "linux/arm64" in err
+    assert catalog_refs(out) == [f"{host}/app:1.0"]

@@ -1,7 +1,9 @@
 """The image catalog (SPEC §6): JSON Lines, one image a line.
 
-    {"ref": "docker.io/library/nginx:1.25", "digest": "sha256:…",
+    {"ref": "docker.io/library/nginx:1.25", "digest": "sha256:…", "platform": "linux/amd64",
      "layers": [{"digest": "sha256:…", "size": 123}]}
+
+(``platform`` optional.)
 
 ``fastmatch resolve`` writes it; every command that needs layers reads it
 (``--catalog FILE``) so that no registry is needed.  Reading is all or
@@ -12,19 +14,25 @@ naming the file, the line, the field and the image
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from fastmatch.digest import is_digest
-from fastmatch.errors import FastmatchError, InputFileError, OutputFileError
+from fastmatch.errors import (
+    FastmatchError,
+    InputFileError,
+    OutputFileError,
+    ValidationError,
+)
 from fastmatch.imageref import parse_reference
 from fastmatch.model import MAX_LAYER_SIZE, Image, Layer
 from fastmatch.platforms import normalize_platform
+from fastmatch.registry.sources import read_stdin
 
 DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
 
@@ -38,7 +46,7 @@ def catalog_line(image: Image, *, platform: str | None = None) -> str:
     if image.digest is not None:
         doc["digest"] = image.digest
     if platform is not None:
-        doc["platform"] = normalize_platform(platform)
+        doc["platform"] = _canonical(platform)
     doc["layers"] = [{"digest": layer.digest, "size": layer.size} for layer in image.layers]
     return json.dumps(doc, separators=(",", ":"))
 
@@ -125,8 +133,11 @@ def _parse_line(doc: object, where: str) -> tuple[str | None, Image]:
     digest = doc.get("digest")
     if digest is not None and not (isinstance(digest, str) and is_digest(digest)):
         raise _field_error(where, "digest", f"invalid digest {digest!r}", ref)
+    raw_platform = doc.get("platform")
     try:
-        platform = normalize_platform(doc.get("platform"), "platform")
+        if isinstance(raw_platform, str) and not raw_platform.strip():
+            raise ValidationError("platform: expected os/arch[/variant], got ''")
+        platform = _canonical(raw_platform, "platform")
     except FastmatchError as exc:
         raise InputFileError(f"{where}: {exc} (image {ref})") from None
     layers = doc.get("layers")
@@ -171,7 +182,7 @@ def _read_lines(lines: Iterable[str], name: str) -> Catalog:
         except ValueError as exc:  # integers of too many digits
             raise InputFileError(f"{where}: not valid JSON: {exc}") from None
         platform, image = _parse_line(doc, where)
-        key = (image.ref, _platform_key(platform))
+        key = (image.ref, platform)
         seen = first_line.get(key)
         if seen is not None:
             if seen[1] != image:
@@ -193,31 +204,42 @@ def read_catalog(source: str | os.PathLike[str] | IO[str]) -> Catalog:
     kept once.  Raise :class:`~fastmatch.errors.InputFileError` on the first
     bad line; nothing is returned half-loaded.
     """
+    if isinstance(source, (str, os.PathLike)) and str(source) == "-":
+        name = "<stdin>"
+        try:
+            return _read_lines(io.StringIO(read_stdin(), newline=None), name)
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
     if isinstance(source, (str, os.PathLike)):
-        if str(source) == "-":
-            return _read_lines(sys.stdin, "<stdin>")
         name = str(source)
         try:
-            with open(source, encoding="utf-8") as handle:
+            with open(source, encoding="utf-8-sig") as handle:
                 return _read_lines(handle, name)
         except OSError as exc:
             raise InputFileError(f"{name}: cannot read catalog: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
             raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
-    name = getattr(source, "name", "<stream>")
-    return _read_lines(source, str(name))
+    name = str(getattr(source, "name", "<stream>"))
+    try:
+        return _read_lines(source, name)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
 
 
-def _platform_key(platform: str | None) -> str | None:
-    """The platform as compared: ``arm64`` is ``arm64/v8``, ``arm`` is ``arm/v7``."""
-    if platform is None:
+def _canonical(platform: object, where: str = "platform") -> str | None:
+    """A platform as containerd normalizes and formats it, so that spellings of one
+    platform are one key: ``Linux/aarch64/v8`` is ``linux/arm64``, ``linux/arm`` is
+    ``linux/arm/v7``."""
+    text = normalize_platform(platform, where)
+    if text is None:
         return None
-    parts = platform.split("/")
-    if parts[1] == "arm64" and parts[2:] == ["v8"]:
-        parts = parts[:2]
-    elif parts[1] == "arm" and len(parts) == 2:
-        parts.append("v7")
-    return "/".join(parts)
+    parts = text.split("/")
+    variant = parts[2] if len(parts) == 3 else ""
+    if parts[1] == "arm64" and variant in ("8", "v8", "v8.0"):
+        variant = ""
+    elif parts[1] == "arm" and variant in ("", "5", "6", "7", "8"):
+        variant = "v" + (variant or "7")
+    return "/".join(parts[:2] + ([variant] if variant else []))
 
 
 class Catalog:
@@ -230,7 +252,10 @@ class Catalog:
     One reference may be catalogued for several platforms.  Asked for a
     platform, a lookup takes that platform's entry, else the entry without a
     platform, never another platform's.  Asked for none, it takes the entry
-    without a platform, else ``linux/amd64`` (as Docker does), else the only entry.
+    without a platform, else ``linux/amd64`` (as Docker does), else the entry
+    of any platform when they all hold the same image (one entry, say); entries
+    that differ, none of them ``linux/amd64``, are ambiguous: the lookup finds
+    nothing.
     """
 
     def __init__(self, images: Iterable[Image] = (), *, platform: str | None = None) -> None:
@@ -246,8 +271,8 @@ class Catalog:
 
     def add(self, image: Image, *, platform: str | None = None) -> None:
         """Add (or replace) an image, for ``platform`` when given."""
-        platform = normalize_platform(platform)
-        self._by_ref.setdefault(image.ref, {})[_platform_key(platform)] = (platform, image)
+        key = _canonical(platform)
+        self._by_ref.setdefault(image.ref, {})[key] = (key, image)
         if image.digest is not None:
             name = parse_reference(image.ref).name
             self._by_digest.setdefault((name, image.digest), image.ref)
@@ -269,16 +294,17 @@ class Catalog:
     def entry(self, ref: str, *, platform: str | None = None) -> tuple[str | None, Image] | None:
         """The catalogued ``(platform, image)`` for ``ref`` (any spelling), or ``None``;
         see the class for how the platform is chosen."""
+        asked = _canonical(platform)
         parsed = parse_reference(ref)
         found = self._by_ref.get(parsed.normalized)
         if found is not None:
-            return _choose(found, normalize_platform(platform))
+            return _choose(found, asked)
         if parsed.digest is None:
             return None
         tagged = self._by_digest.get((parsed.name, parsed.digest))
         if tagged is None:
             return None
-        chosen = _choose(self._by_ref[tagged], normalize_platform(platform))
+        chosen = _choose(self._by_ref[tagged], asked)
         if chosen is None or chosen[1].digest != parsed.digest:
             return None
         return chosen[0], Image(parsed.normalized, chosen[1].layers, digest=parsed.digest)
@@ -324,10 +350,11 @@ def _choose(
     by_platform: dict[str | None, tuple[str | None, Image]], platform: str | None
 ) -> tuple[str | None, Image] | None:
     if platform is not None:
-        return by_platform.get(_platform_key(platform)) or by_platform.get(None)
+        return by_platform.get(platform) or by_platform.get(None)
     for key in (None, DEFAULT_PLATFORM):
         if key in by_platform:
             return by_platform[key]
-    if len(by_platform) == 1:
-        return next(iter(by_platform.values()))
+    entries = list(by_platform.values())
+    if all(image == entries[0][1] for _, image in entries):
+        return entries[0]  # several platforms, one content: no choice to make
     return None

@@ -258,10 +258,9 @@ def _run(args: argparse.Namespace) -> int:
     ) as resolver:
         report = resolver.resolve_many(refs)
     images = report.images
-    # Asked for a platform: every line says it.  Else lines from a catalog keep theirs.
-    platforms = [args.platform if args.platform is not None
-                 else res.platform if res.source == "catalog" else None
-                 for res in report.resolved]
+    # Asked for a platform: every line says it.  Else a line says the platform chosen from
+    # an index (or a catalog's entry had): a line without one would serve any platform.
+    platforms = [args.platform or res.platform for res in report.resolved]
     if args.output and args.output != "-":
         write_catalog(images, args.output, platforms=platforms)
     else:
