@@ -53,24 +53,32 @@ def test_demo_reports_what_the_caches_buy():
         (("demo", "--seed", "1.5"), "--seed", "1.5"),
         (("demo", "--threads", "-2"), "--threads", "-2"),
         (("demo", "--threads", "many"), "--threads", "many"),
-        (("resolve", "nginx", "--platform", "linux"), "--platform", "linux"),
-        (("resolve", "nginx", "--platform", "linux/"), "--platform", "linux/"),
-        (("resolve", "nginx", "--plain-http", "http://r:5000"), "--plain-http", "http://r:5000"),
-        (("resolve", "nginx", "--insecure", "r/x"), "--insecure", "r/x"),
-        (("resolve", "nginx", "--tag-ttl", "-1"), "--tag-ttl", "-1"),
-        (("resolve", "nginx", "--tag-ttl", "nan"), "--tag-ttl", "nan"),
-        (("resolve", "nginx", "-j", "0"), "--concurrency", "0"),
-        (("resolve", "nginx", "-j", "x"), "--concurrency", "x"),
-        (("resolve", "nginx", "--timeout", "0"), "--timeout", "0"),
-        (("resolve", "nginx", "--timeout", "inf"), "--timeout", "inf"),
-        (("resolve", "nginx", "--timeout", "soon"), "--timeout", "soon"),
-        (("resolve", "nginx", "--retries", "-1"), "--retries", "-1"),
-        (("resolve", "nginx", "--retries", "2.5"), "--retries", "2.5"),
+        (("demo", "--threads", "100000"), "--threads", "100000"),
+        (("demo", "--seed", "-1"), "--seed", "-1"),
+        (("demo", "--caches", "99999999999999999999999"), "--caches", "99999999999999999999999"),
+        (("demo", "--pods", "10000000000"), "--pods", "10000000000"),
+        (("resolve", "nginx", "--offline", "--platform", "linux"), "--platform", "linux"),
+        (("resolve", "nginx", "--offline", "--platform", "linux/"), "--platform", "linux/"),
+        (("resolve", "nginx", "--offline", "--plain-http", "http://r:5000"), "--plain-http", "http://r:5000"),
+        (("resolve", "nginx", "--offline", "--insecure", "r/x"), "--insecure", "r/x"),
+        (("resolve", "nginx", "--offline", "--tag-ttl", "-1"), "--tag-ttl", "-1"),
+        (("resolve", "nginx", "--offline", "--tag-ttl", "nan"), "--tag-ttl", "nan"),
+        (("resolve", "nginx", "--offline", "-j", "0"), "--concurrency", "0"),
+        (("resolve", "nginx", "--offline", "-j", "x"), "--concurrency", "x"),
+        (("resolve", "nginx", "--offline", "--timeout", "0"), "--timeout", "0"),
+        (("resolve", "nginx", "--offline", "--timeout", "inf"), "--timeout", "inf"),
+        (("resolve", "nginx", "--offline", "--timeout", "soon"), "--timeout", "soon"),
+        (("resolve", "nginx", "--offline", "--retries", "-1"), "--retries", "-1"),
+        (("resolve", "nginx", "--offline", "--retries", "2.5"), "--retries", "2.5"),
+        (("resolve", "nginx", "--offline", "--retries", "1000000"), "--retries", "1000000"),
+        (("resolve", "nginx", "--offline", "--timeout", "1e12"), "--timeout", "1e12"),
+        (("resolve", "nginx", "--offline", "-j", "100000"), "--concurrency", "100000"),
     ],
 )
 def test_a_bad_option_value_is_one_line_naming_option_and_value(
     args: tuple[str, ...], option: str, value: str
 ) -> None:
+    # resolve runs --offline: were a value let through, no registry would be asked.
     out = fastmatch(*args)
     assert out.returncode == 2
     assert out.stdout == ""
@@ -92,9 +100,19 @@ def test_a_bad_option_value_is_one_line_naming_option_and_value(
 def test_the_registry_module_command_says_the_same(
     args: tuple[str, ...], option: str, value: str
 ) -> None:
-    out = subprocess.run([sys.executable, "-m", "fastmatch.registry", "resolve", "nginx", *args],
-                         capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-m", "fastmatch.registry", "resolve", "nginx", "--offline"]
+    out = subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     [line] = out.stderr.splitlines()
     assert line.startswith("fastmatch resolve: error: argument ")
     assert option in line and repr(value) in line
+
+
+@pytest.mark.parametrize("content", ["not a certificate\n", ""])
+def test_a_ca_bundle_tls_cannot_use_is_one_line_before_any_request(tmp_path, content):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text(content)
+    out = fastmatch("resolve", "localhost:1/app:1", "--ca-file", str(bundle), "--no-cache")
+    assert out.returncode == 2 and out.stdout == ""
+    [line] = out.stderr.splitlines()
+    assert line.startswith(f"fastmatch resolve: error: {bundle}: not a PEM CA bundle")

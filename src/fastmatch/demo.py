@@ -147,14 +147,21 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int_at_least(low: int | None) -> Any:
+# Past these a synthetic cluster no longer fits a small machine's memory.
+MAX_DEMO_CACHES = 1_000_000
+MAX_DEMO_PODS = 1_000_000
+MAX_DEMO_THREADS = 1024
+
+
+def _int_between(low: int, high: int | None = None) -> Any:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if low is not None and value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"from {low} to {high:,}"
+            raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {text!r}")
         return value
 
     return parse
@@ -167,15 +174,14 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="match a built-in synthetic cluster and print what the caches buy",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    positive = _int_at_least(1)
-    parser.add_argument("--caches", type=positive, default=2000, metavar="N",
-                        help="image caches (default 2000)")
-    parser.add_argument("--pods", type=positive, default=10000, metavar="N",
-                        help="pods (default 10000)")
-    parser.add_argument("--seed", type=_int_at_least(None), default=0, metavar="N",
-                        help="random seed (default 0)")
-    parser.add_argument("--threads", type=positive, default=None, metavar="N",
-                        help="threads for match_many (default: all cores)")
+    parser.add_argument("--caches", type=_int_between(1, MAX_DEMO_CACHES), default=2000,
+                        metavar="N", help="image caches (default 2000)")
+    parser.add_argument("--pods", type=_int_between(1, MAX_DEMO_PODS), default=10000,
+                        metavar="N", help="pods (default 10000)")
+    parser.add_argument("--seed", type=_int_between(0), default=0, metavar="N",
+                        help="random seed, an integer >= 0 (default 0)")
+    parser.add_argument("--threads", type=_int_between(1, MAX_DEMO_THREADS), default=None,
+                        metavar="N", help="threads for match_many (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run_demo)
     return parser
