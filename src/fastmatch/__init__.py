@@ -6,6 +6,8 @@ then closest size, then newest; a named cache wins; perfect-match and
 match-count annotations; a cache proposed for creation on a miss.
 """
 
+from typing import TYPE_CHECKING
+
 from fastmatch.errors import (
     FastmatchError,
     InputFileError,
@@ -20,6 +22,9 @@ from fastmatch.index import CacheIndex, UnknownCacheError
 from fastmatch.model import CreateProposal, Image, ImageCache, Layer, Phase
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
+
+if TYPE_CHECKING:  # for type checkers only: at run time __getattr__ below loads it
+    from fastmatch.registry.errors import RegistryError
 
 __version__ = "0.1.0"
 

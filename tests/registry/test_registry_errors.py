@@ -37,3 +37,16 @@ def test_the_generic_errors_module_knows_nothing_of_registries() -> None:
     imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if m and m.startswith("fastmatch.registry")]
+
+
+def test_type_checkers_see_fastmatch_registry_error_as_the_class() -> None:
+    # `import fastmatch` loads it lazily; a type checker must still know what it is.
+    api = pytest.importorskip("mypy.api")
+    code = (
+        "import fastmatch as fm\n"
+        "try:\n    pass\n"
+        "except fm.RegistryError as exc:\n    reveal_type(exc)\n"
+    )
+    out, err, status = api.run(["--strict", "--no-incremental", "-c", code])
+    assert status == 0, out + err
+    assert 'Revealed type is "fastmatch.registry.errors.RegistryError"' in out
