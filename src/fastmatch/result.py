@@ -220,24 +220,6 @@ class MatchResult(_Fields):
             "reject", cache_id, True, 0, 0, images, False, None, reason, lazy, None, None
         )
 
-    def proposing(self, create: CreateProposal | None, why: str | LazyReason) -> MatchResult:
-        """This decision with another proposal (and the reason that goes with it)."""
-        reason, lazy = _text_or_lazy(why)
-        return _build(
-            self.outcome,
-            self.cache_id,
-            self.named,
-            self.full,
-            self.covered,
-            self.images,
-            self.perfect,
-            create,
-            reason,
-            lazy,
-            self.distance,
-            self.cache,
-        )
-
     # -- reading ---------------------------------------------------------------
 
     @property
