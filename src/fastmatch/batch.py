@@ -124,9 +124,9 @@ def match_many(
 
     def decide(chunk: Chunk, scores: list[Scored]) -> None:
         for (g, pod, policy, nbytes), score in zip(chunk, scores):
-            result = conclude(pod, policy, names[firsts[g]], *score, nbytes, now_us, proposals)
-            decided[g] = result
-            if result.create is not None:
+            filed = proposals.filed
+            decided[g] = conclude(pod, policy, names[firsts[g]], *score, nbytes, now_us, proposals)
+            if proposals.filed > filed:  # this group's first pod proposed a cache
                 proposing[g] = (policy, nbytes)
 
     encode = core.encode
@@ -177,23 +177,16 @@ def match_many(
             pending = (chunk, job)
         if pending is not None:
             decide(pending[0], _done(pending[1]))
-    results: list[MatchResult] = [decided[g] for g in owner]  # type: ignore[misc]
-    if proposing:
-        # The first pod of a proposing group keeps the proposal; the group's
-        # other pods share one result saying it was made.
-        first_seen: set[int] = set()
-        others: dict[int, MatchResult] = {}
-        for i, g in enumerate(owner):
-            if g not in proposing:
-                continue
-            if g not in first_seen:
-                first_seen.add(g)
-                continue
-            result = others.get(g)
-            if result is None:
-                policy, nbytes = proposing[g]
-                first = decided[g]
-                assert first is not None
-                result = others[g] = proposed_before(first, policy, nbytes, names[firsts[g]])
-            results[i] = result
+    if not proposing:
+        return [decided[g] for g in owner]  # type: ignore[misc]
+    # The first pod of a proposing group keeps the proposal; the group's other
+    # pods share one result saying it was made (one proposal per image set).
+    later: list[MatchResult | None] = decided.copy()
+    for g, (policy, nbytes) in proposing.items():
+        first = decided[g]
+        assert first is not None
+        later[g] = proposed_before(first, policy, nbytes, names[firsts[g]])
+    results: list[MatchResult] = [later[g] for g in owner]  # type: ignore[misc]
+    for g in proposing:
+        results[firsts[g]] = decided[g]  # type: ignore[assignment]
     return results

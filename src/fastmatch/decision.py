@@ -34,7 +34,7 @@ from fastmatch.model import (
     same_image_set,
 )
 from fastmatch.policy import MatchPolicy
-from fastmatch.result import MatchResult
+from fastmatch.result import LazyProposal, MatchResult
 from fastmatch.timeutil import from_micros, to_micros
 
 __all__ = [
@@ -199,7 +199,7 @@ def propose(
     the size is 30 GiB plus the pod's extra storage, at most 32768 GiB.
     """
     images, dropped = proposal_images(pod)
-    return _proposal(images, policy, pod_name), dropped
+    return _proposal(images, _proposal_gib(policy), pod_name), dropped
 
 
 def proposal_images(pod: tuple[Image, ...]) -> tuple[tuple[Image, ...], int]:
@@ -212,11 +212,13 @@ def proposal_images(pod: tuple[Image, ...]) -> tuple[tuple[Image, ...], int]:
     return tuple(pod[i] for i in sorted(by_size[:MAX_IMAGES_PER_CACHE])), dropped
 
 
-def _proposal(images: tuple[Image, ...], policy: MatchPolicy, pod_name: str) -> CreateProposal:
+def _proposal_gib(policy: MatchPolicy) -> int:
     size = AUTO_CREATE_BASE_GIB + policy.extra_storage_gib
-    if size > MAX_SIZE_GIB:
-        size = MAX_SIZE_GIB
-    return CreateProposal.within_limits(proposal_name(pod_name), images, size)
+    return size if size <= MAX_SIZE_GIB else MAX_SIZE_GIB
+
+
+def _proposal(images: tuple[Image, ...], size_gib: int, pod_name: str) -> CreateProposal:
+    return CreateProposal.within_limits(proposal_name(pod_name), images, size_gib)
 
 
 T = TypeVar("T")
@@ -372,45 +374,45 @@ def building(
 
 
 class Batch:
-    """What one ``match_many`` call remembers: the proposals made, by image set, so
-    that replicas propose one cache, named after the first pod (§3.7)."""
+    """What one ``match_many`` call remembers: the image sets proposed so far, each with
+    the first pod that proposed it, so that replicas propose one cache, named after
+    that pod (§3.7)."""
 
     def __init__(self) -> None:
         # While every proposed set knows its layers, a dictionary by layer sets is
         # enough; the first set with an image known by reference moves them all
         # to an ImageSets, which compares identities.
-        self._exact: dict[frozenset[frozenset[str]], tuple[CreateProposal, str]] = {}
-        self._order: list[tuple[CreateProposal, str]] = []
-        self._sets: ImageSets[tuple[CreateProposal, str]] | None = None
+        self._exact: dict[frozenset[frozenset[str]], str] = {}
+        self._order: list[tuple[tuple[Image, ...], str]] = []
+        self._sets: ImageSets[str] | None = None
+        self.filed = 0  # how many proposals were filed: a caller's cheap "did it propose?"
 
-    def earlier(
-        self, images: tuple[Image, ...], key: LayerSets = _UNSET
-    ) -> tuple[CreateProposal, str] | None:
-        """The proposal an earlier pod made for the same image set, with that pod's name."""
+    def earlier(self, images: tuple[Image, ...], key: LayerSets = _UNSET) -> str | None:
+        """The pod of this batch that proposed the same image set before, if any."""
         if key is _UNSET:
             key = ImageSets.key(images)
         if self._sets is None:
             if key is not None:
                 return self._exact.get(key)
             self._sets = ImageSets()
-            for i, made in enumerate(self._order):
-                self._sets.add(f"{i:09d}", made[0].images, made)
+            for i, (proposed, pod_name) in enumerate(self._order):
+                self._sets.add(f"{i:09d}", proposed, pod_name)
         found = self._sets.find(images, key)
         return found[0][1] if found else None
 
-    def file(self, create: CreateProposal, pod_name: str, key: LayerSets = _UNSET) -> None:
-        """Remember ``create``, proposed for ``pod_name``, as the first for its image set."""
+    def file(self, images: tuple[Image, ...], pod_name: str, key: LayerSets = _UNSET) -> None:
+        """Remember that ``pod_name`` proposed a cache of ``images``, the first to."""
         if key is _UNSET:
-            key = ImageSets.key(create.images)
-        mine = (create, pod_name)
+            key = ImageSets.key(images)
         if self._sets is None and key is not None:
-            self._exact[key] = mine
+            self._exact[key] = pod_name
         else:
             if self._sets is None:
-                self.earlier(create.images, None)  # moves what was filed to the ImageSets
+                self.earlier(images, None)  # moves what was filed to the ImageSets
             assert self._sets is not None
-            self._sets.add(f"{len(self._order):09d}", create.images, mine, key)
-        self._order.append(mine)
+            self._sets.add(f"{len(self._order):09d}", images, pod_name, key)
+        self._order.append((images, pod_name))
+        self.filed += 1
 
 
 def hit(cache: ImageCache, n: int, covered: int, distance: int, pod_bytes: int) -> MatchResult:
@@ -424,9 +426,9 @@ def proposed_before(
     first: MatchResult, policy: MatchPolicy, pod_bytes: int, first_pod: str
 ) -> MatchResult:
     """The decision for a pod of the same image set as ``first`` (a result that proposes a
-    cache) later in one batch: the same choice, no second proposal (§3.7)."""
-    assert first.create is not None
-    why = Proposal(earlier=first.create.name, earlier_pod=first_pod)
+    cache, for ``first_pod``) later in one batch: the same choice, no second proposal
+    (§3.7)."""
+    why = Proposal.earlier_in_batch(first_pod)
     n = first.images
     if first.cache is None:
         return MatchResult.none(n, (reason_none, policy, n, why))
@@ -456,23 +458,25 @@ def conclude(
     n = len(pod)
     if best is not None and best[1] == n:
         return hit(best[0], n, best[2], best[3], pod_bytes)
-    create: CreateProposal | None
+    create: LazyProposal | None
     why: Proposal
     images, dropped = proposal_images(pod)
     key = ImageSets.key(images)
     # An earlier pod of the batch that proposed these images found no cache being
     # built for them, and the caches being built do not change within a batch.
     if batch is not None and (earlier := batch.earlier(images, key)) is not None:
-        create, why = None, Proposal(earlier=earlier[0].name, earlier_pod=earlier[1])
+        create, why = None, Proposal.earlier_in_batch(earlier)
     else:
         creating, stuck = building(caches_building, images, now_us, timeout, key)
         if creating is not None:
             create, why = None, Proposal(creating=creating)
         else:
-            create = _proposal(images, policy, pod_name)
-            why = Proposal(create.name, create.size_gib, None, stuck, timeout, dropped)
+            # Made when first read (most results' proposals never are).
+            size = _proposal_gib(policy)
+            create = (_proposal, images, size, pod_name)
+            why = Proposal.proposing(proposal_name(pod_name), size, stuck, timeout, dropped)
             if batch is not None:
-                batch.file(create, pod_name, key)
+                batch.file(images, pod_name, key)
     if best is None:
         return MatchResult.none(n, (reason_none, policy, n, why), create)
     cache, full, covered, distance = best

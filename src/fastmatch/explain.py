@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from fastmatch.model import ImageCache
+from fastmatch.model import ImageCache, proposal_name
 from fastmatch.policy import MatchPolicy
 
 __all__ = [
@@ -65,6 +65,9 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
+_tuple = tuple.__new__
+
+
 class Proposal(NamedTuple):
     """What the reason says about auto-create: a proposal, a cache already being built,
     a cache that is stuck past the creation timeout, images left out of a proposal, or
@@ -78,6 +81,19 @@ class Proposal(NamedTuple):
     dropped: int = 0
     earlier: str | None = None
     earlier_pod: str = ""
+
+    @classmethod
+    def proposing(
+        cls, name: str, size_gib: int, stuck: str | None, timeout: timedelta, dropped: int
+    ) -> Proposal:
+        """A proposal to create ``name`` (and perhaps a stuck cache it replaces)."""
+        # tuple.__new__ rather than the keyword constructor: one is made per miss.
+        return _tuple(cls, (name, size_gib, None, stuck, timeout, dropped, None, ""))
+
+    @classmethod
+    def earlier_in_batch(cls, pod_name: str) -> Proposal:
+        """The proposal ``pod_name``, earlier in the batch, made for the same images."""
+        return _tuple(cls, (None, 0, None, None, None, 0, proposal_name(pod_name), pod_name))
 
     def __str__(self) -> str:
         text = ""

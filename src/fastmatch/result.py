@@ -9,12 +9,15 @@ from typing import Any, Literal
 
 from fastmatch.model import CreateProposal, ImageCache
 
-__all__ = ["FIELDS", "LazyReason", "MatchResult", "Outcome"]
+__all__ = ["FIELDS", "LazyProposal", "LazyReason", "MatchResult", "Outcome"]
 
 Outcome = Literal["use", "none", "reject"]
 
 # A reason not yet worded: the function that words it, then its arguments.
 LazyReason = tuple[Any, ...]
+# A proposal not yet made, the same way: most results' proposals are never read
+# (a report counts them, a webhook reads one), and a miss is a batch's costly case.
+LazyProposal = tuple[Any, ...]
 
 # The compared fields of a result, in order, with their types: the one list that
 # the slots, equality, hashing, repr, pickling and the dataclass helpers read.
@@ -43,8 +46,9 @@ class _Fields:
     """
 
     __slots__ = (
-        *(name for name in _NAMES if name != "reason"),
+        *(name for name in _NAMES if name not in ("reason", "create")),
         "cache",  # the cache object, not compared
+        "_create",  # the proposal, or (function, *arguments) that make it, or None
         "_reason",  # the reason's text, or None until it is worded
         "_why",  # (function, *arguments) that word the reason, or None
     )
@@ -56,7 +60,7 @@ class _Fields:
     covered: int
     images: int
     perfect: bool
-    create: CreateProposal | None
+    _create: CreateProposal | LazyProposal | None
     distance: int | None
     cache: ImageCache | None
     _reason: str | None
@@ -88,7 +92,7 @@ def _build(
     r.covered = covered
     r.images = images
     r.perfect = perfect
-    r.create = create
+    r._create = create
     r.distance = distance
     r.cache = cache
     r._reason = reason
@@ -149,7 +153,7 @@ class MatchResult(_Fields):
         put(self, "covered", covered)
         put(self, "images", images)
         put(self, "perfect", perfect)
-        put(self, "create", create)
+        put(self, "_create", create)
         put(self, "distance", distance)
         put(self, "cache", cache)
         put(self, "_reason", reason)
@@ -168,10 +172,11 @@ class MatchResult(_Fields):
         images: int,
         distance: int,
         why: str | LazyReason,
-        create: CreateProposal | None = None,
+        create: CreateProposal | LazyProposal | None = None,
     ) -> MatchResult:
         """The pod starts from ``cache``; ``why`` is the reason, or ``(function, *args)``
-        that words it when it is first read."""
+        that words it when it is first read (``create`` likewise, the proposal or what
+        makes it)."""
         r = _new(_Fields)
         r.outcome = "use"
         r.cache_id = cache.id
@@ -180,7 +185,7 @@ class MatchResult(_Fields):
         r.covered = covered
         r.images = images
         r.perfect = full == images
-        r.create = create
+        r._create = create
         r.distance = distance
         r.cache = cache
         if isinstance(why, str):
@@ -192,7 +197,9 @@ class MatchResult(_Fields):
 
     @staticmethod
     def none(
-        images: int, why: str | LazyReason, create: CreateProposal | None = None
+        images: int,
+        why: str | LazyReason,
+        create: CreateProposal | LazyProposal | None = None,
     ) -> MatchResult:
         """No cache for the pod (and perhaps a cache to create)."""
         r = _new(_Fields)
@@ -202,7 +209,7 @@ class MatchResult(_Fields):
         r.full = r.covered = 0
         r.images = images
         r.perfect = False
-        r.create = create
+        r._create = create
         r.distance = None
         r.cache = None
         if isinstance(why, str):
@@ -233,6 +240,18 @@ class MatchResult(_Fields):
             # Two threads may both word it: the same text, so either write will do.
             object.__setattr__(self, "_reason", text)
         return text
+
+    @property
+    def create(self) -> CreateProposal | None:
+        """The cache to create, if any (made on first use)."""
+        made = self._create
+        if made is None or type(made) is CreateProposal:
+            return made
+        assert type(made) is tuple
+        proposal: CreateProposal = made[0](*made[1:])
+        # Two threads may both make it: equal proposals, so either write will do.
+        object.__setattr__(self, "_create", proposal)
+        return proposal
 
     @property
     def hit(self) -> bool:
