@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test lint pytest bench bench-full system-deps debug-build clean
+.PHONY: demo test lint pytest bench bench-full system-deps debug-build dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,17 @@ bench: $(STAMP)
 debug-build: $(STAMP)
 	FASTMATCH_DEBUG=1 $(BIN)/python setup.py build_ext --inplace --force
 
+# The packages, in dist/: the sdist, and from it (unpacked, in an isolated environment from
+# the package registries) the wheel, which auditwheel makes manylinux (the OpenMP runtime
+# copied in, symbols stripped); docs/packaging.md says more.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist/built .
+	$(BIN)/python -m auditwheel repair --strip -w dist dist/built/*.whl
+	mv dist/built/*.tar.gz dist/
+	rm -rf dist/built
+	@ls -1 dist
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/fastmatch/_core.cpp src/fastmatch/_core.html \
+	rm -rf $(VENV) build dist src/*.egg-info src/fastmatch/_core.cpp src/fastmatch/_core.html \
 	    src/fastmatch/_core.*.so .benchmarks .hypothesis

@@ -26,6 +26,8 @@ from fastmatch.result import MatchResult
 if TYPE_CHECKING:  # for type checkers only: at run time __getattr__ below loads it
     from fastmatch.registry.errors import RegistryError
 
+# The one place the version is written: the package metadata (pyproject.toml) and
+# `fastmatch --version` read it from here.
 __version__ = "0.1.0"
 
 __all__ = [
