@@ -23,7 +23,15 @@ from fastmatch.model import CreateProposal, Image, ImageCache, Layer, Phase
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
 
-if TYPE_CHECKING:  # for type checkers only: at run time __getattr__ below loads it
+if TYPE_CHECKING:  # for type checkers only: at run time __getattr__ below loads them
+    from fastmatch.inputs import (
+        Catalog,
+        EciProfile,
+        PodRequest,
+        read_caches,
+        read_catalog,
+        read_pods,
+    )
     from fastmatch.registry.errors import RegistryError
 
 # The one place the version is written: the package metadata (pyproject.toml) and
@@ -32,7 +40,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CacheIndex",
+    "Catalog",
     "CreateProposal",
+    "EciProfile",
     "FastmatchError",
     "Image",
     "ImageCache",
@@ -45,20 +55,38 @@ __all__ = [
     "MatchResult",
     "OutputFileError",
     "Phase",
+    "PodRequest",
     "RegistryError",
     "UnknownCacheError",
     "ValidationError",
     "__version__",
     "normalize_reference",
     "parse_reference",
+    "read_caches",
+    "read_catalog",
+    "read_pods",
 ]
 
 
-def __getattr__(name: str) -> object:
-    # The registry is an adapter: `import fastmatch` does not load it, and
-    # `fastmatch.RegistryError` is looked up there on first use.
-    if name == "RegistryError":
-        from fastmatch.registry.errors import RegistryError
+# Loaded on first use, so that `import fastmatch` stays the engine alone: the
+# inputs (SPEC §8) bring YAML, and the registry is an adapter.
+_LAZY = {
+    "Catalog": "fastmatch.inputs",
+    "EciProfile": "fastmatch.inputs",
+    "PodRequest": "fastmatch.inputs",
+    "read_caches": "fastmatch.inputs",
+    "read_catalog": "fastmatch.inputs",
+    "read_pods": "fastmatch.inputs",
+    "RegistryError": "fastmatch.registry.errors",
+}
 
-        return RegistryError
-    raise AttributeError(f"module 'fastmatch' has no attribute {name!r}")
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastmatch' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

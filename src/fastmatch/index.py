@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import fastmatch._core as _core
 from fastmatch import batch, decision, lifecycle
@@ -66,6 +66,21 @@ def _timeout(value: object) -> timedelta:
     if not isinstance(value, timedelta) or value <= timedelta(0):
         raise ValidationError(f"creation_timeout must be a positive timedelta, got {value!r}")
     return value
+
+
+class PodLike(Protocol):
+    """What :meth:`CacheIndex.match_pod` reads of a request (a
+    :class:`fastmatch.PodRequest` is one)."""
+
+    @property
+    def images(self) -> tuple[Image, ...]:
+        """The pod's distinct images."""
+    @property
+    def policy(self) -> MatchPolicy:
+        """What the pod asks of its cache."""
+    @property
+    def name(self) -> str:
+        """The pod's name (for proposals)."""
 
 
 class CacheIndex:
@@ -374,6 +389,16 @@ class CacheIndex:
         return self._conclude(
             pod, policy, pod_name, tied, full, covered, distance, pod_bytes, now_us, None
         )
+
+    def match_pod(self, request: PodLike, *, now: TimeLike | None = None) -> MatchResult:
+        """:meth:`match` with a pod request's images, policy and name (SPEC §8)."""
+        try:
+            images, policy, name = request.images, request.policy, request.name
+        except AttributeError:
+            raise ValidationError(
+                f"match_pod: expected a PodRequest, got {type(request).__name__}"
+            ) from None
+        return self.match(images, policy, pod_name=name, now=now)
 
     def match_many(
         self,

@@ -253,6 +253,31 @@ class MatchResult(_Fields):
         object.__setattr__(self, "_create", proposal)
         return proposal
 
+    def as_dict(self) -> dict[str, Any]:
+        """The decision as JSON-ready fields, as ``fastmatch match --format json`` prints
+        them (SPEC §9, without the pod's ``namespace`` and ``name``): ``outcome``,
+        ``cache_id``, ``named``, ``full``, ``images``, ``covered``, ``perfect``,
+        ``reason``, and ``create`` (``None`` or its ``name``, ``images`` as references
+        and ``size_gib``)."""
+        create = self.create
+        return {
+            "outcome": self.outcome,
+            "cache_id": self.cache_id,
+            "named": self.named,
+            "full": self.full,
+            "images": self.images,
+            "covered": self.covered,
+            "perfect": self.perfect,
+            "reason": self.reason,
+            "create": None
+            if create is None
+            else {
+                "name": create.name,
+                "images": [image.ref for image in create.images],
+                "size_gib": create.size_gib,
+            },
+        }
+
     @property
     def hit(self) -> bool:
         """Whether the pod starts from a cache."""

@@ -14,29 +14,28 @@ naming the file, the line, the field and the image
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from fastmatch.digest import is_digest
 from fastmatch.errors import (
-    FastmatchError,
-    InputFileError,
     OutputFileError,
-    ValidationError,
 )
-from fastmatch.imageref import parse_reference
-from fastmatch.model import MAX_LAYER_SIZE, Image, Layer
-from fastmatch.platforms import normalize_platform
-from fastmatch.registry.sources import read_stdin
+from fastmatch.inputs.catalog import DEFAULT_PLATFORM, Catalog, canonical_platform, read_catalog
+from fastmatch.model import Image
 
-DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
-
-__all__ = ["Catalog", "catalog_line", "check_output_path", "read_catalog", "write_catalog"]
+# Reading lives with the other inputs (fastmatch.inputs.catalog); it is named here too.
+__all__ = [
+    "DEFAULT_PLATFORM",
+    "Catalog",
+    "catalog_line",
+    "check_output_path",
+    "read_catalog",
+    "write_catalog",
+]
 
 
 def catalog_line(image: Image, *, platform: str | None = None) -> str:
@@ -46,7 +45,7 @@ def catalog_line(image: Image, *, platform: str | None = None) -> str:
     if image.digest is not None:
         doc["digest"] = image.digest
     if platform is not None:
-        doc["platform"] = _canonical(platform)
+        doc["platform"] = canonical_platform(platform)
     doc["layers"] = [{"digest": layer.digest, "size": layer.size} for layer in image.layers]
     return json.dumps(doc, separators=(",", ":"))
 
@@ -115,246 +114,3 @@ def write_catalog(
     return len(lines)
 
 
-def _field_error(where: str, field: str, problem: str, ref: str | None = None) -> InputFileError:
-    about = f" (image {ref})" if ref is not None else ""
-    return InputFileError(f"{where}: {field}: {problem}{about}")
-
-
-def _parse_line(doc: object, where: str) -> tuple[str | None, Image]:
-    if not isinstance(doc, Mapping):
-        raise InputFileError(f"{where}: expected a JSON object, got {type(doc).__name__}")
-    ref = doc.get("ref")
-    if not isinstance(ref, str):
-        raise _field_error(where, "ref", "missing or not a string")
-    try:
-        parse_reference(ref)
-    except FastmatchError as exc:
-        raise _field_error(where, "ref", str(exc)) from None
-    digest = doc.get("digest")
-    if digest is not None and not (isinstance(digest, str) and is_digest(digest)):
-        raise _field_error(where, "digest", f"invalid digest {digest!r}", ref)
-    raw_platform = doc.get("platform")
-    try:
-        if isinstance(raw_platform, str) and not raw_platform.strip():
-            raise ValidationError("platform: expected os/arch[/variant], got ''")
-        platform = _canonical(raw_platform, "platform")
-    except FastmatchError as exc:
-        raise InputFileError(f"{where}: {exc} (image {ref})") from None
-    layers = doc.get("layers")
-    if not isinstance(layers, list):
-        raise _field_error(where, "layers", "missing or not a list", ref)
-    built: list[Layer] = []
-    for i, layer in enumerate(layers):
-        name = f"layers[{i}]"
-        if not isinstance(layer, Mapping):
-            raise _field_error(where, name, "expected an object with 'digest' and 'size'", ref)
-        layer_digest = layer.get("digest")
-        if not (isinstance(layer_digest, str) and is_digest(layer_digest)):
-            raise _field_error(where, f"{name}.digest", f"invalid digest {layer_digest!r}", ref)
-        size = layer.get("size")
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_LAYER_SIZE:
-            raise _field_error(where, f"{name}.size",
-                               f"expected an integer from 0 to 2**50 (bytes), got {size!r}", ref)
-        try:
-            built.append(Layer(layer_digest, size))
-        except FastmatchError as exc:
-            raise _field_error(where, name, str(exc), ref) from None
-    try:
-        return platform, Image(ref, built, digest=digest)
-    except FastmatchError as exc:
-        raise InputFileError(f"{where}: {exc}") from None
-
-
-def _read_lines(lines: Iterable[str], name: str) -> Catalog:
-    catalog = Catalog()
-    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text:
-            continue
-        where = f"{name}: line {number}"
-        try:
-            doc = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            why = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) \
-                else "nested too deeply"
-            raise InputFileError(f"{where}: not valid JSON: {why}") from None
-        except ValueError as exc:  # integers of too many digits
-            raise InputFileError(f"{where}: not valid JSON: {exc}") from None
-        platform, image = _parse_line(doc, where)
-        key = (image.ref, platform)
-        seen = first_line.get(key)
-        if seen is not None:
-            if seen[1] != image:
-                on = f" for {platform}" if platform is not None else ""
-                raise InputFileError(
-                    f"{where}: image {image.ref}{on} already listed on line {seen[0]} with "
-                    "other content"
-                )
-            continue
-        first_line[key] = (number, image)
-        catalog.add(image, platform=platform)
-    return catalog
-
-
-def read_catalog(source: str | os.PathLike[str] | IO[str]) -> Catalog:
-    """Read a catalog from a path (``-`` is standard input) or an open text stream.
-
-    Blank lines are skipped; an image listed twice with the same content is
-    kept once.  Raise :class:`~fastmatch.errors.InputFileError` on the first
-    bad line; nothing is returned half-loaded.
-    """
-    if isinstance(source, (str, os.PathLike)) and str(source) == "-":
-        name = "<stdin>"
-        try:
-            return _read_lines(io.StringIO(read_stdin(), newline=None), name)
-        except UnicodeDecodeError as exc:
-            raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
-    if isinstance(source, (str, os.PathLike)):
-        name = str(source)
-        try:
-            with open(source, encoding="utf-8-sig") as handle:
-                return _read_lines(handle, name)
-        except OSError as exc:
-            raise InputFileError(f"{name}: cannot read catalog: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
-    name = str(getattr(source, "name", "<stream>"))
-    try:
-        return _read_lines(source, name)
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
-
-
-def _canonical(platform: object, where: str = "platform") -> str | None:
-    """A platform as containerd normalizes and formats it, so that spellings of one
-    platform are one key: ``Linux/aarch64/v8`` is ``linux/arm64``, ``linux/arm`` is
-    ``linux/arm/v7``."""
-    text = normalize_platform(platform, where)
-    if text is None:
-        return None
-    parts = text.split("/")
-    variant = parts[2] if len(parts) == 3 else ""
-    if parts[1] == "arm64" and variant in ("8", "v8", "v8.0"):
-        variant = ""
-    elif parts[1] == "arm" and variant in ("", "5", "6", "7", "8"):
-        variant = "v" + (variant or "7")
-    return "/".join(parts[:2] + ([variant] if variant else []))
-
-
-class Catalog:
-    """Images with known layers, looked up by reference (and platform).
-
-    A reference by digest also finds an image catalogued by tag whose
-    manifest digest it is (``nginx@sha256:X`` finds ``nginx:1.25`` when its
-    digest is ``X``).
-
-    One reference may be catalogued for several platforms.  Asked for a
-    platform, a lookup takes that platform's entry, else the entry without a
-    platform, never another platform's.  Asked for none, it takes the entry
-    without a platform, else ``linux/amd64`` (as Docker does), else the entry
-    of any platform when they all hold the same image (one entry, say); entries
-    that differ, none of them ``linux/amd64``, are ambiguous: the lookup finds
-    nothing.
-    """
-
-    def __init__(self, images: Iterable[Image] = (), *, platform: str | None = None) -> None:
-        self._by_ref: dict[str, dict[str | None, tuple[str | None, Image]]] = {}
-        self._by_digest: dict[tuple[str, str], str] = {}
-        for image in images:
-            self.add(image, platform=platform)
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> Catalog:
-        """Read a catalog file; see :func:`read_catalog`."""
-        return read_catalog(path)
-
-    def add(self, image: Image, *, platform: str | None = None) -> None:
-        """Add (or replace) an image, for ``platform`` when given."""
-        key = _canonical(platform)
-        self._by_ref.setdefault(image.ref, {})[key] = (key, image)
-        if image.digest is not None:
-            name = parse_reference(image.ref).name
-            self._by_digest.setdefault((name, image.digest), image.ref)
-
-    def update(self, other: Catalog) -> None:
-        """Add every entry of ``other``, platforms kept."""
-        for platform, image in other.entries():
-            self.add(image, platform=platform)
-
-    def platforms(self, ref: str) -> list[str | None]:
-        """The platforms ``ref`` is catalogued for (``None``: an entry without one)."""
-        parsed = parse_reference(ref)
-        found = self._by_ref.get(parsed.normalized)
-        if found is None and parsed.digest is not None:
-            tagged = self._by_digest.get((parsed.name, parsed.digest))
-            found = self._by_ref.get(tagged) if tagged is not None else None
-        return [plat for plat, _ in (found or {}).values()]
-
-    def entry(self, ref: str, *, platform: str | None = None) -> tuple[str | None, Image] | None:
-        """The catalogued ``(platform, image)`` for ``ref`` (any spelling), or ``None``;
-        see the class for how the platform is chosen."""
-        asked = _canonical(platform)
-        parsed = parse_reference(ref)
-        found = self._by_ref.get(parsed.normalized)
-        if found is not None:
-            return _choose(found, asked)
-        if parsed.digest is None:
-            return None
-        tagged = self._by_digest.get((parsed.name, parsed.digest))
-        if tagged is None:
-            return None
-        chosen = _choose(self._by_ref[tagged], asked)
-        if chosen is None or chosen[1].digest != parsed.digest:
-            return None
-        return chosen[0], Image(parsed.normalized, chosen[1].layers, digest=parsed.digest)
-
-    def get(self, ref: str, *, platform: str | None = None) -> Image | None:
-        """The catalogued image for ``ref`` (any spelling), or ``None``."""
-        found = self.entry(ref, platform=platform)
-        return found[1] if found is not None else None
-
-    def image(self, ref: str, *, platform: str | None = None) -> Image:
-        """The catalogued image for ``ref``, else an image whose layers are unknown."""
-        hit = self.get(ref, platform=platform)
-        return hit if hit is not None else Image(ref)
-
-    def images(self, refs: Iterable[str], *, platform: str | None = None) -> list[Image]:
-        """:meth:`image` for each reference."""
-        return [self.image(ref, platform=platform) for ref in refs]
-
-    def entries(self) -> Iterator[tuple[str | None, Image]]:
-        """Every ``(platform, image)`` entry, in the order they were added."""
-        for by_platform in self._by_ref.values():
-            yield from by_platform.values()
-
-    def __contains__(self, ref: object) -> bool:
-        if not isinstance(ref, str):
-            return False
-        try:
-            return self.get(ref) is not None
-        except FastmatchError:
-            return False
-
-    def __len__(self) -> int:
-        return sum(len(by_platform) for by_platform in self._by_ref.values())
-
-    def __iter__(self) -> Iterator[Image]:
-        return (image for _, image in self.entries())
-
-    def __repr__(self) -> str:
-        return f"Catalog({len(self)} images)"
-
-
-def _choose(
-    by_platform: dict[str | None, tuple[str | None, Image]], platform: str | None
-) -> tuple[str | None, Image] | None:
-    if platform is not None:
-        return by_platform.get(platform) or by_platform.get(None)
-    for key in (None, DEFAULT_PLATFORM):
-        if key in by_platform:
-            return by_platform[key]
-    entries = list(by_platform.values())
-    if all(image == entries[0][1] for _, image in entries):
-        return entries[0]  # several platforms, one content: no choice to make
-    return None

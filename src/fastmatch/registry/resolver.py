@@ -20,10 +20,10 @@ from typing import Literal
 
 from fastmatch.errors import FastmatchError, ValidationError
 from fastmatch.imageref import ImageReference, parse_reference
+from fastmatch.inputs.catalog import DEFAULT_PLATFORM, Catalog
 from fastmatch.model import Image, Layer
 from fastmatch.platforms import normalize_platform
 from fastmatch.registry.cache import DEFAULT_TAG_TTL, ManifestCache
-from fastmatch.registry.catalog import Catalog
 from fastmatch.registry.client import RegistryClient, Response
 from fastmatch.registry.config import RegistryConfig
 from fastmatch.registry.errors import (
@@ -54,7 +54,6 @@ __all__ = [
 
 log = logging.getLogger("fastmatch.registry")
 
-DEFAULT_PLATFORM = "linux/amd64"
 Source = Literal["registry", "cache", "stale-cache", "catalog"]
 
 
@@ -183,6 +182,15 @@ class Resolver:
         """The image ``ref`` names, with its layers; raise a :class:`ResolveError`
         (or ``InvalidReferenceError``) naming the reference and the registry."""
         return self.resolve_one(ref, platform=platform).image
+
+    def get(self, ref: str, *, platform: str | None = None) -> Image | None:
+        """The image ``ref`` names, with its layers, or ``None`` when its registry says it
+        does not exist (a :class:`~fastmatch.inputs.LayerSource`); any other failure
+        raises its :class:`ResolveError`."""
+        try:
+            return self.resolve(ref, platform=platform)
+        except ReferenceNotFoundError:
+            return None
 
     def resolve_layers(self, ref: str, *, platform: str | None = None) -> tuple[Layer, ...]:
         """The layers of the image ``ref`` names, base layer first."""

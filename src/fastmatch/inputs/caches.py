@@ -1,0 +1,291 @@
+"""ImageCaches as the cluster and ECI's API give them, into :class:`~fastmatch.ImageCache`.
+
+Two shapes (SPEC §6):
+
+- the Kubernetes ``ImageCache`` object (``eci.alibabacloud.com/v1``, cluster
+  scoped): ``spec.images``, ``spec.imageCacheSize``, ``spec.retentionDays``,
+  ``status.phase``, ``status.imageCacheId``, ``status.expireDateTime``,
+  ``metadata.creationTimestamp``.  A cache is identified by
+  ``status.imageCacheId``; a new object that ECI has not given an id yet is
+  identified by its name (:func:`has_cache_id` tells which);
+- the JSON of ECI's ``DescribeImageCaches`` (``ImageCaches[]``:
+  ``ImageCacheId``, ``ImageCacheName``, ``Images``, ``Status``,
+  ``CreationTime``, ``ExpireDateTime``, ``LastMatchedTime``,
+  ``ImageCacheSize``, ``EliminationStrategy``).
+
+A cache is auto-created (SPEC §4) when ECI's naming says so
+(``auto-create-for-…``), when fastmatch's webhook made it (the label
+``app.kubernetes.io/managed-by: fastmatch``) or when the API says it may be
+evicted (``EliminationStrategy: LRU``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from fastmatch.errors import FastmatchError, InputFileError
+from fastmatch.inputs.documents import FieldError, Located, field_error, label, read_objects
+from fastmatch.inputs.images import ImageReader
+from fastmatch.inputs.source import LayerSource
+from fastmatch.model import (
+    MAX_IMAGES_PER_CACHE,
+    MAX_SIZE_GIB,
+    MIN_SIZE_GIB,
+    PROPOSAL_PREFIX,
+    Image,
+    ImageCache,
+    Phase,
+)
+from fastmatch.timeutil import TimeLike, to_datetime
+
+__all__ = [
+    "API_VERSION",
+    "KIND",
+    "MANAGED_BY",
+    "cache_from_describe",
+    "cache_from_object",
+    "has_cache_id",
+    "read_caches",
+]
+
+API_VERSION = "eci.alibabacloud.com/v1"
+KIND = "ImageCache"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "fastmatch")  # the label the webhook sets
+
+_PHASES = {phase.value: phase for phase in Phase}
+_PHASE_NAMES = ", ".join(_PHASES)
+
+
+def _mapping(value: object, field: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        field_error(field, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _text(value: object, field: str, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            field_error(field, "missing")
+        return None
+    if not isinstance(value, str):
+        field_error(field, f"expected a string, got {value!r}")
+    return value
+
+
+def _int(value: object, field: str, low: int, high: int, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+        value = int(value)  # ECI's API and hand-written YAML quote numbers at times
+    if isinstance(value, bool) or not isinstance(value, int):
+        field_error(field, f"expected {what}, got {value!r}")
+    if not low <= value <= high:
+        field_error(field, f"{value} is outside {low}..{high}")
+    return value
+
+
+def _time(value: object, field: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (str, datetime)):  # YAML reads an unquoted timestamp as a datetime
+        field_error(field, f"expected a time (RFC 3339), got {value!r}")
+    try:
+        return to_datetime(value, field)
+    except FastmatchError:
+        field_error(field, f"expected a time (RFC 3339), got {value!r}")
+
+
+def _phase(value: object, field: str, default: Phase) -> Phase:
+    if value is None or value == "":
+        return default
+    found = _PHASES.get(value) if isinstance(value, str) else None
+    if found is None and isinstance(value, str):  # ECI spells them so; people may not
+        found = next((p for name, p in _PHASES.items() if name.lower() == value.lower()), None)
+    if found is None:
+        field_error(field, f"unknown phase {value!r} (expected one of {_PHASE_NAMES})")
+    return found
+
+
+def _images(
+    value: object, field: str, reader: ImageReader
+) -> tuple[Image, ...]:
+    if not isinstance(value, list):
+        field_error(field, "missing or not a list of image references")
+    if not 1 <= len(value) <= MAX_IMAGES_PER_CACHE:
+        field_error(field, f"holds {len(value)} images; a cache holds 1 to {MAX_IMAGES_PER_CACHE}")
+    return tuple(reader.image(ref, f"{field}[{i}]") for i, ref in enumerate(value))
+
+
+def _build(cache_id: str, images: tuple[Image, ...], **fields: Any) -> ImageCache:
+    try:
+        return ImageCache(cache_id, images, **fields)
+    except FastmatchError as exc:
+        field_error("", str(exc))
+
+
+def has_cache_id(obj: Mapping[str, Any]) -> bool:
+    """Whether an ``ImageCache`` object has been given its ECI id (``status.imageCacheId``)."""
+    status = obj.get("status")
+    return isinstance(status, Mapping) and bool(status.get("imageCacheId"))
+
+
+def _crd(obj: Mapping[str, Any], reader: ImageReader, now: TimeLike | None) -> ImageCache:
+    meta = _mapping(obj.get("metadata"), "metadata")
+    spec = _mapping(obj.get("spec"), "spec")
+    status = _mapping(obj.get("status"), "status")
+    name = _text(meta.get("name"), "metadata.name", required=True)
+    assert name is not None
+    cache_id = _text(status.get("imageCacheId"), "status.imageCacheId") or name
+    images = _images(spec.get("images"), "spec.images", reader)
+    labels = _mapping(meta.get("labels"), "metadata.labels")
+    created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
+    size = _int(spec.get("imageCacheSize"), "spec.imageCacheSize", MIN_SIZE_GIB, MAX_SIZE_GIB,
+                "an integer (GiB)")
+    retention = _int(spec.get("retentionDays"), "spec.retentionDays", 1, 10**6,
+                     "an integer (days)")
+    # A new object has no status: ECI has not started on it (Preparing).
+    phase = _phase(status.get("phase"), "status.phase", Phase.PREPARING)
+    return _build(
+        cache_id,
+        images,
+        name=name,
+        size_gib=size if size is not None else 20,
+        phase=phase,
+        created=created if created is not None else now,
+        expires=_time(status.get("expireDateTime"), "status.expireDateTime"),
+        auto_created=name.startswith(PROPOSAL_PREFIX)
+        or labels.get(MANAGED_BY[0]) == MANAGED_BY[1],
+        retention_days=retention,
+    )
+
+
+def _describe(item: Mapping[str, Any], reader: ImageReader, now: TimeLike | None) -> ImageCache:
+    cache_id = _text(item.get("ImageCacheId"), "ImageCacheId", required=True)
+    assert cache_id is not None
+    name = _text(item.get("ImageCacheName"), "ImageCacheName") or ""
+    images = _images(item.get("Images"), "Images", reader)
+    size = _int(item.get("ImageCacheSize"), "ImageCacheSize", MIN_SIZE_GIB, MAX_SIZE_GIB,
+                "an integer (GiB)")
+    created = _time(item.get("CreationTime"), "CreationTime")
+    strategy = _text(item.get("EliminationStrategy"), "EliminationStrategy")
+    return _build(
+        cache_id,
+        images,
+        name=name,
+        size_gib=size if size is not None else 20,
+        phase=_phase(item.get("Status"), "Status", Phase.READY),
+        created=created if created is not None else now,
+        expires=_time(item.get("ExpireDateTime"), "ExpireDateTime"),
+        last_matched=_time(item.get("LastMatchedTime"), "LastMatchedTime"),
+        auto_created=name.startswith(PROPOSAL_PREFIX) or strategy == "LRU",
+    )
+
+
+def _where(obj: Mapping[str, Any], where: str | None) -> str:
+    return where if where is not None else label(obj)
+
+
+def cache_from_object(
+    obj: Mapping[str, Any],
+    *,
+    layers: LayerSource | None = None,
+    now: TimeLike | None = None,
+    where: str | None = None,
+    reader: ImageReader | None = None,
+) -> ImageCache:
+    """An ``ImageCache`` object (a watch event's, a file's) as an :class:`ImageCache`.
+
+    ``layers`` gives its images' layers (else they are known by reference);
+    ``now`` stands in for a missing ``metadata.creationTimestamp``.  Bad input
+    raises :class:`~fastmatch.errors.InputFileError` naming ``where`` (default:
+    the object's kind and name) and the field.
+    """
+    if not isinstance(obj, Mapping):
+        raise InputFileError(f"{where or 'ImageCache'}: expected an object, got "
+                             f"{type(obj).__name__}")
+    try:
+        return _crd(obj, reader or ImageReader(layers), now)
+    except FieldError as exc:
+        raise InputFileError(f"{_where(obj, where)}: {exc}") from None
+
+
+def cache_from_describe(
+    item: Mapping[str, Any],
+    *,
+    layers: LayerSource | None = None,
+    now: TimeLike | None = None,
+    where: str = "ImageCaches[0]",
+    reader: ImageReader | None = None,
+) -> ImageCache:
+    """One entry of a ``DescribeImageCaches`` answer's ``ImageCaches`` as an
+    :class:`ImageCache` (see :func:`cache_from_object`)."""
+    if not isinstance(item, Mapping):
+        raise InputFileError(f"{where}: expected an object, got {type(item).__name__}")
+    try:
+        return _describe(item, reader or ImageReader(layers), now)
+    except FieldError as exc:
+        raise InputFileError(f"{where}: {exc}") from None
+
+
+def _is_describe(obj: Mapping[str, Any]) -> bool:
+    return "kind" not in obj and "ImageCaches" in obj
+
+
+def caches_from(
+    found: Iterable[Located], reader: ImageReader, now: TimeLike | None = None
+) -> list[tuple[ImageCache, str]]:
+    """The caches among objects read from files (other kinds skipped), each with where
+    it was read."""
+    caches: list[tuple[ImageCache, str]] = []
+    for located in found:
+        obj = located.obj
+        assert isinstance(obj, Mapping)
+        try:
+            if obj.get("kind") == KIND:
+                caches.append((_crd(obj, reader, now), located.where))
+            elif _is_describe(obj):
+                entries = obj.get("ImageCaches")
+                if not isinstance(entries, list):
+                    field_error("ImageCaches", "expected a list")
+                for i, item in enumerate(entries):
+                    if not isinstance(item, Mapping):
+                        field_error(f"ImageCaches[{i}]", "expected an object")
+                    try:
+                        cache = _describe(item, reader, now)
+                        caches.append((cache, f"{located.where}: ImageCaches[{i}]"))
+                    except FieldError as exc:
+                        raise FieldError(f"ImageCaches[{i}]" + (f".{exc.field}" if exc.field
+                                                                 else ""), exc.problem) from None
+        except FieldError as exc:
+            raise located.error(exc) from None
+    return caches
+
+
+def read_caches(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    catalog: LayerSource | None = None,
+    now: TimeLike | None = None,
+) -> list[ImageCache]:
+    """Every cache in ``paths`` (SPEC §6, §8): ``ImageCache`` objects (YAML, JSON, a
+    ``List``) and ``DescribeImageCaches`` answers; other kinds are skipped.
+
+    ``catalog`` (any layer source) gives the images' layers; ``now`` stands in
+    for a missing creation time.  Two caches with one id are bad input.  All or
+    nothing: bad input raises :class:`~fastmatch.errors.InputFileError` naming
+    the file, the document and the field.
+    """
+    found = read_objects(paths)
+    reader = ImageReader(catalog)
+    caches = caches_from(found, reader, now)
+    seen: dict[str, str] = {}
+    for cache, where in caches:
+        first = seen.setdefault(cache.id, where)
+        if first is not where:
+            raise InputFileError(f"{where}: image cache {cache.id} is listed already, at {first}")
+    return [cache for cache, _ in caches]

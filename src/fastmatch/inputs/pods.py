@@ -1,0 +1,422 @@
+"""Pods and workloads into :class:`PodRequest`: what a pod asks of ECI's image caches.
+
+A ``Pod``, or a workload's pod template (``Deployment``, ``StatefulSet``,
+``DaemonSet``, ``ReplicaSet``, ``ReplicationController``, ``Job``,
+``CronJob``'s ``jobTemplate``, ``PodTemplate``), gives a request (SPEC §8):
+the distinct images of its init and regular containers (not its ephemeral
+containers'), the template's annotations (not the workload's own), the
+platform its node selector asks for, its name and namespace.
+
+Workloads count once per replica: ``replicas: 3`` gives ``web-0``, ``web-1``
+and ``web-2`` (absent means 1, ``0`` none); a DaemonSet, Job, CronJob or
+PodTemplate gives one, named after it.  Every request of one workload shares
+its image tuple and its policy object, so ``match_many`` scores them once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from fastmatch.errors import FastmatchError, InputFileError, ValidationError
+from fastmatch.inputs.documents import FieldError, Located, field_error, label, read_objects
+from fastmatch.inputs.images import ImageReader
+from fastmatch.inputs.source import LayerSource
+from fastmatch.model import Image, distinct_images
+from fastmatch.platforms import normalize_arch, normalize_os
+from fastmatch.policy import MatchPolicy
+
+if TYPE_CHECKING:
+    from fastmatch.inputs.profile import EciProfile
+
+__all__ = [
+    "REPLICATED_KINDS",
+    "SINGLE_KINDS",
+    "PodRequest",
+    "pod_requests",
+    "read_pods",
+    "requests_from",
+]
+
+# Kinds whose spec.replicas counts pods, and kinds that make one pod here.
+REPLICATED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"})
+SINGLE_KINDS = frozenset({"DaemonSet", "Job", "CronJob", "PodTemplate"})
+_MAX_REPLICAS = 1_000_000  # more than one workload's pods a cluster runs
+
+_ARCH_KEYS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
+_OS_KEYS = ("kubernetes.io/os", "beta.kubernetes.io/os")
+
+_EMPTY: Mapping[str, str] = {}
+
+
+class _Fields:
+    """A :class:`PodRequest`'s storage, writable: requests are built as this, then
+    become a ``PodRequest`` by assigning ``__class__`` (one is made per replica)."""
+
+    __slots__ = (
+        "annotations",
+        "arch",
+        "images",
+        "name",
+        "namespace",
+        "os",
+        "policy",
+        "storage_gib",
+        "workload",
+    )
+
+    images: tuple[Image, ...]
+    annotations: Mapping[str, str]
+    name: str
+    namespace: str
+    storage_gib: float | None
+    arch: str | None
+    os: str | None
+    policy: MatchPolicy
+    workload: str
+
+
+class PodRequest(_Fields):
+    """A pod about to start, as the decision sees it (SPEC §1, §8).
+
+    ``images``: its distinct images (a tuple of :class:`~fastmatch.Image`);
+    ``annotations``: its annotations (ECI's of SPEC §2 among them);
+    ``name``/``namespace``; ``storage_gib``: the instance's storage limit, when
+    caches larger than it should not be candidates; ``arch``/``os``: its
+    platform, when known; ``policy``: the :class:`~fastmatch.MatchPolicy` its
+    annotations ask for (read once, when the request is made); ``workload``:
+    the workload it is a replica of (``Deployment web``), or ``""``.
+
+    >>> req = PodRequest(["nginx:1.14.2"], {"k8s.aliyun.com/imc-perfect-match": "true"},
+    ...                  name="web-0")
+    >>> req.images[0].ref, req.policy.perfect_match
+    ('docker.io/library/nginx:1.14.2', True)
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        images: Iterable[Image | str],
+        annotations: Mapping[str, str] | None = None,
+        *,
+        name: str = "",
+        namespace: str = "",
+        storage_gib: float | None = None,
+        arch: str | None = None,
+        os: str | None = None,
+        workload: str = "",
+    ) -> None:
+        where = f"pod {name}" if name else "pod"
+        for field, value in (("name", name), ("namespace", namespace), ("workload", workload)):
+            if not isinstance(value, str):
+                raise ValidationError(f"{where}: {field} must be a string, got {value!r}")
+        pod = distinct_images(images, where)
+        if not pod:
+            raise ValidationError(f"{where}: a pod needs at least one image")
+        if annotations is None:
+            annotations = _EMPTY
+        elif not isinstance(annotations, Mapping):
+            raise ValidationError(f"{where}: annotations must be a mapping, got {annotations!r}")
+        else:
+            annotations = dict(annotations)
+        arch, os = normalize_arch(arch), normalize_os(os)
+        policy = MatchPolicy.from_annotations(annotations, storage_gib=storage_gib,
+                                              arch=arch, os=os)
+        put = object.__setattr__
+        fields: tuple[tuple[str, object], ...] = (
+            ("images", pod), ("annotations", annotations), ("name", name),
+            ("namespace", namespace), ("storage_gib", storage_gib), ("arch", arch),
+            ("os", os), ("policy", policy), ("workload", workload),
+        )
+        for slot, item in fields:
+            put(self, slot, item)
+
+    @classmethod
+    def from_object(
+        cls,
+        obj: Mapping[str, Any],
+        *,
+        catalog: LayerSource | None = None,
+        profile: EciProfile | None = None,
+        namespace_labels: Mapping[str, str] | None = None,
+    ) -> PodRequest:
+        """The request of a ``Pod`` object (an admission request's, a file's) or of a pod
+        template's dict (``{"metadata": ..., "spec": ...}``).
+
+        ``catalog`` (any layer source) gives the images' layers; ``profile``
+        applies the eci-profile with the namespace's ``namespace_labels``.
+        Bad input raises :class:`~fastmatch.errors.InputFileError` naming the
+        object and the field.
+        """
+        if not isinstance(obj, Mapping):
+            raise InputFileError(f"pod: expected an object, got {type(obj).__name__}")
+        kind = obj.get("kind")
+        if kind not in (None, "Pod"):
+            raise InputFileError(
+                f"{label(obj)}: not a Pod (read workloads with fastmatch.read_pods or "
+                "fastmatch.inputs.pod_requests)"
+            )
+        try:
+            return _pod(obj, "", ImageReader(catalog), profile, namespace_labels)
+        except FieldError as exc:
+            raise InputFileError(f"{label(obj)}: {exc}") from None
+
+    def renamed(self, name: str) -> PodRequest:
+        """The same request for another pod (a replica): shares images and policy."""
+        r = object.__new__(_Fields)
+        r.images, r.annotations, r.name = self.images, self.annotations, name
+        r.namespace, r.storage_gib = self.namespace, self.storage_gib
+        r.arch, r.os, r.policy, r.workload = self.arch, self.os, self.policy, self.workload
+        r.__class__ = PodRequest
+        return r  # type: ignore[return-value]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"PodRequest is immutable: cannot assign to {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PodRequest):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in _Fields.__slots__)
+
+    def __hash__(self) -> int:
+        return hash((self.images, self.name, self.namespace, self.workload))
+
+    def __repr__(self) -> str:
+        refs = [image.ref for image in self.images]
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"PodRequest({where!r}, images={refs!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, tuple(getattr(self, f) for f in _Fields.__slots__))
+
+
+def _rebuild(*values: Any) -> PodRequest:
+    r = object.__new__(_Fields)
+    for field, value in zip(_Fields.__slots__, values):
+        setattr(r, field, value)
+    r.__class__ = PodRequest
+    return r  # type: ignore[return-value]
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def _mapping(value: object, field: str) -> Mapping[str, Any]:
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        field_error(field, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _strings(value: object, field: str) -> Mapping[str, str]:
+    found = _mapping(value, field)
+    for key, item in found.items():
+        if not isinstance(item, str):
+            field_error(f"{field}[{key}]" if isinstance(key, str) else field,
+                        f"expected a string value, got {item!r}")
+    return found
+
+
+def _images(spec: Mapping[str, Any], path: str, reader: ImageReader,
+            platform: str | None) -> tuple[Image, ...]:
+    images: list[Image] = []
+    seen: set[int] = set()
+    for group in ("initContainers", "containers"):
+        containers = spec.get(group)
+        if containers is None:
+            continue
+        if not isinstance(containers, list):
+            field_error(f"{path}spec.{group}", "expected a list of containers")
+        for i, container in enumerate(containers):
+            field = f"{path}spec.{group}[{i}]"
+            if not isinstance(container, Mapping):
+                field_error(field, "expected a container object")
+            image = reader.image(container.get("image"), f"{field}.image", platform)
+            if id(image) not in seen:  # the reader gives one object per reference
+                seen.add(id(image))
+                images.append(image)
+    if not images:
+        field_error(f"{path}spec.containers", "the pod has no containers")
+    return tuple(images)
+
+
+def _platform(selector: Mapping[str, str], path: str) -> tuple[str | None, str | None]:
+    arch = next((selector[k] for k in _ARCH_KEYS if k in selector), None)
+    os_ = next((selector[k] for k in _OS_KEYS if k in selector), None)
+    try:
+        return normalize_arch(arch), normalize_os(os_)
+    except FastmatchError as exc:
+        field_error(f"{path}spec.nodeSelector", str(exc))
+
+
+def _pod(
+    template: Mapping[str, Any],
+    path: str,
+    reader: ImageReader,
+    profile: EciProfile | None,
+    namespace_labels: Mapping[str, str] | None,
+    *,
+    namespace: str = "",
+    name: str = "",
+    workload: str = "",
+) -> PodRequest:
+    """The request of a pod (``path`` ``""``) or a pod template at ``path``
+    (``spec.template.``)."""
+    meta = _mapping(template.get("metadata"), f"{path}metadata")
+    spec = _mapping(template.get("spec"), f"{path}spec")
+    if not name:
+        raw = meta.get("name") or meta.get("generateName") or ""
+        if not isinstance(raw, str):
+            field_error(f"{path}metadata.name", f"expected a string, got {raw!r}")
+        name = raw
+    if not namespace:
+        raw_ns = meta.get("namespace") or "default"
+        if not isinstance(raw_ns, str):
+            field_error(f"{path}metadata.namespace", f"expected a string, got {raw_ns!r}")
+        namespace = raw_ns
+    annotations = _strings(meta.get("annotations"), f"{path}metadata.annotations")
+    if profile is not None:
+        labels = _strings(meta.get("labels"), f"{path}metadata.labels")
+        shaped = {"metadata": {"labels": labels, "annotations": annotations,
+                               "namespace": namespace}}
+        annotations = profile.annotations_for(shaped, namespace_labels or {})
+    arch, os_ = _platform(_strings(spec.get("nodeSelector"), f"{path}spec.nodeSelector"), path)
+    platform = f"{os_ or 'linux'}/{arch}" if arch is not None else None
+    images = _images(spec, path, reader, platform)
+    try:
+        policy = MatchPolicy.from_annotations(annotations, arch=arch, os=os_)
+    except FastmatchError as exc:
+        field_error(f"{path}metadata.annotations", str(exc))
+    r = object.__new__(_Fields)
+    r.images, r.annotations, r.name, r.namespace = images, dict(annotations), name, namespace
+    r.storage_gib, r.arch, r.os, r.policy, r.workload = None, arch, os_, policy, workload
+    r.__class__ = PodRequest
+    return r  # type: ignore[return-value]
+
+
+def _replicas(spec: Mapping[str, Any]) -> int:
+    value = spec.get("replicas", 1)
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        field_error("spec.replicas", f"expected an integer, got {value!r}")
+    if not 0 <= value <= _MAX_REPLICAS:
+        field_error("spec.replicas", f"expected 0 to {_MAX_REPLICAS:,}, got {value}")
+    return value
+
+
+def _requests(
+    obj: Mapping[str, Any],
+    reader: ImageReader,
+    profile: EciProfile | None,
+    namespaces: Mapping[str, Mapping[str, str]] | None,
+) -> list[PodRequest] | None:
+    """The requests of one object, or ``None`` for a kind that is not a pod or workload."""
+    kind = obj.get("kind")
+    if kind == "Pod":
+        ns = _namespace(obj)
+        return [_pod(obj, "", reader, profile, _labels_of(namespaces, ns))]
+    if kind not in REPLICATED_KINDS and kind not in SINGLE_KINDS:
+        return None
+    meta = _mapping(obj.get("metadata"), "metadata")
+    name = meta.get("name") or meta.get("generateName")
+    if not isinstance(name, str) or not name:
+        field_error("metadata.name", "missing")
+    ns = _namespace(obj)
+    spec = _mapping(obj.get("spec"), "spec")
+    path = "spec.template."
+    if kind == "CronJob":
+        job = _mapping(spec.get("jobTemplate"), "spec.jobTemplate")
+        spec, path = _mapping(job.get("spec"), "spec.jobTemplate.spec"), path.replace(
+            "spec.", "spec.jobTemplate.spec.", 1)
+    template = obj.get("template") if kind == "PodTemplate" else spec.get("template")
+    if kind == "PodTemplate":
+        path = "template."
+    if not isinstance(template, Mapping):
+        field_error(path.rstrip("."), "missing pod template")
+    count = _replicas(spec) if kind in REPLICATED_KINDS else 1
+    if count == 0:
+        return []
+    workload = f"{kind} {name}"
+    first = _pod(template, path, reader, profile, _labels_of(namespaces, ns),
+                 namespace=ns, name=f"{name}-0" if kind in REPLICATED_KINDS else name,
+                 workload=workload)
+    if kind not in REPLICATED_KINDS:
+        return [first]
+    return [first, *(first.renamed(f"{name}-{i}") for i in range(1, count))]
+
+
+def _namespace(obj: Mapping[str, Any]) -> str:
+    meta = _mapping(obj.get("metadata"), "metadata")
+    ns = meta.get("namespace") or "default"
+    if not isinstance(ns, str):
+        field_error("metadata.namespace", f"expected a string, got {ns!r}")
+    return ns
+
+
+def _labels_of(
+    namespaces: Mapping[str, Mapping[str, str]] | None, name: str
+) -> Mapping[str, str] | None:
+    return namespaces.get(name) if namespaces is not None else None
+
+
+def pod_requests(
+    obj: Mapping[str, Any],
+    *,
+    catalog: LayerSource | None = None,
+    profile: EciProfile | None = None,
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    where: str | None = None,
+) -> list[PodRequest]:
+    """The requests of one object: a Pod gives one, a workload one per replica, any
+    other kind none.  ``namespaces`` maps a namespace's name to its labels, for the
+    eci-profile's ``namespaceSelector``."""
+    if not isinstance(obj, Mapping):
+        raise InputFileError(f"{where or 'object'}: expected an object, got "
+                             f"{type(obj).__name__}")
+    try:
+        return _requests(obj, ImageReader(catalog), profile, namespaces) or []
+    except FieldError as exc:
+        raise InputFileError(f"{where or label(obj)}: {exc}") from None
+
+
+def requests_from(
+    found: Iterable[Located],
+    reader: ImageReader,
+    profile: EciProfile | None = None,
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[PodRequest]:
+    """The requests of objects read from files (other kinds skipped), in order."""
+    requests: list[PodRequest] = []
+    for located in found:
+        obj = located.obj
+        assert isinstance(obj, Mapping)
+        try:
+            made = _requests(obj, reader, profile, namespaces)
+        except FieldError as exc:
+            raise located.error(exc) from None
+        if made:
+            requests.extend(made)
+    return requests
+
+
+def read_pods(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    catalog: LayerSource | None = None,
+    profile: EciProfile | None = None,
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[PodRequest]:
+    """Every pod in ``paths`` (SPEC §6, §8): Pods and workloads, one request per replica,
+    in input order; other kinds are skipped.
+
+    ``catalog`` (any layer source) gives the images' layers (an image it does
+    not know is kept by reference); ``profile`` applies the eci-profile, with
+    ``namespaces`` (a namespace's name to its labels).  All or nothing: bad
+    input raises :class:`~fastmatch.errors.InputFileError` naming the file,
+    the document and the field.
+    """
+    return requests_from(read_objects(paths), ImageReader(catalog), profile, namespaces)
