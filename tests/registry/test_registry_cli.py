@@ -62,7 +62,7 @@ def test_failures_are_listed_and_the_exit_status_says_so(
     assert catalog_refs(out) == [f"{host}/app:1.0"]
     assert f"failed: [not-found] {host}/app:7.7: tag 7.7 not found in app" in err
     assert f"registry {host}" in err
-    assert "referenced by" in err and "ImageCache imc spec.images[1]" in err
+    assert "referenced by" in err and "(ImageCache imc) spec.images[1]" in err
     assert "1 failed" in err
 
 

@@ -58,7 +58,7 @@ def test_pods_and_workloads(tmp_path: Path) -> None:
     assert found.references == ["busybox:1.36", "nginx:1.25", "envoyproxy/envoy:v1.29",
                                 "registry.local:5000/api:2", "python:3.12"]
     assert found.pull_secret_names == ["shop/regcred"]
-    assert "Pod shop/web spec.initContainers[0].image" in found.origins["busybox:1.36"][0]
+    assert "(Pod shop/web) spec.initContainers[0].image" in found.origins["busybox:1.36"][0]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -107,13 +107,13 @@ def test_secrets_in_the_files_are_kept(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: Bad/Ref}]\n",
-         "Pod p: field 'spec.containers[0].image': invalid image reference"),
+         "(Pod p): field 'spec.containers[0].image': invalid image reference"),
         ("kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n",
          "field 'spec.containers[0].image': expected an image reference"),
         ("kind: Deployment\nmetadata: {name: d}\nspec: {}\n",
-         "Deployment d: field 'spec.template' is missing"),
+         "(Deployment d): field 'spec.template' is missing"),
         ("kind: ImageCache\nmetadata: {name: c}\nspec: {images: []}\n",
-         "ImageCache c: field 'spec.images'"),
+         "(ImageCache c): field 'spec.images'"),
         ("kind: Pod\nspec: [\n", "not valid YAML"),
         ("- 1\n", "expected an object"),
     ],
@@ -135,7 +135,7 @@ def test_bad_describe_json(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputFileError, match="cannot read"):
+    with pytest.raises(InputFileError, match="no such file or directory"):
         read_references([tmp_path / "absent.yaml"])
 
 
@@ -147,15 +147,15 @@ def test_missing_file(tmp_path: Path) -> None:
          None),
         ("bad.yaml", "kind: ImageCache\nmetadata: {name: c}\n"
          "spec: {images: [nginx], imagePullSecrets: 5}\n",
-         "ImageCache c: field 'spec.imagePullSecrets': expected a list"),
+         "(ImageCache c): field 'spec.imagePullSecrets': expected a list"),
         ("bad.yaml", "kind: Pod\nmetadata: {name: p}\n"
          "spec: {containers: [{name: c, image: nginx}], imagePullSecrets: regcred}\n",
-         "Pod p: field 'spec.imagePullSecrets': expected a list"),
+         "(Pod p): field 'spec.imagePullSecrets': expected a list"),
         ("bad.json", "[" * 100_000, "not valid JSON: nested too deeply"),
         ("bad.json", '{"kind": 1' + "0" * 5000 + "}", "not valid JSON: Exceeds the limit"),
         ("bad.yaml", "kind: Pod\ncreated: 2001-13-45\n", "not valid YAML: month must be"),
         ("bad.yaml", "kind: Pod\nreplicas: 1" + "0" * 5000 + "\n", "not valid YAML: Exceeds"),
-        ("bad.yaml", "kind: List\nitems: &a [*a]\n", "nested too deeply"),
+        ("bad.yaml", "kind: List\nitems: &a [*a]\n", "items[0]: expected an object, got list"),
         ("bad.yaml", b"kind: Pod\n\xff\n", "not UTF-8 text"),
     ],
 )

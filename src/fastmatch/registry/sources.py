@@ -1,5 +1,9 @@
 """Image references from files, for ``fastmatch resolve --from-file``.
 
+The files are read by the inputs' one walker (:func:`fastmatch.inputs.read_objects`:
+YAML and JSON documents, Lists, directories, standard input); this module only
+picks out the references and pull secrets.
+
 Understood, in YAML (several documents) or JSON (an object, a ``List``, an array):
 
 - ``Pod`` and the workloads with a pod template (``Deployment``,
@@ -18,30 +22,22 @@ field; nothing is returned half-read.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from fastmatch.errors import FastmatchError, InputFileError
 from fastmatch.imageref import parse_reference
+from fastmatch.inputs.documents import read_objects, read_stdin
 
-__all__ = ["FileReferences", "read_references", "read_stdin"]
+__all__ = ["FileReferences", "read_references", "read_stdin"]  # read_stdin: from the inputs
 
 _TEMPLATE_KINDS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
 )
 _SECRET_TYPES = frozenset({"kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"})
 
-try:
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
 
 
 @dataclass(slots=True)
@@ -71,78 +67,9 @@ def read_references(paths: Iterable[str | os.PathLike[str]]) -> FileReferences:
     """Read every file of ``paths`` (``-`` is standard input) into one
     :class:`FileReferences`."""
     found = FileReferences()
-    for path in paths:
-        name = str(path)
-        try:
-            for where, doc in _documents(name):
-                _visit(doc, where, found)
-        except RecursionError:  # a YAML alias that contains itself, or absurd nesting
-            raise InputFileError(f"{name}: nested too deeply (a YAML alias inside "
-                                 "itself?)") from None
+    for located in read_objects(list(paths)):
+        _visit(located.obj, located.where, found)
     return found
-
-
-def read_stdin() -> str:
-    """Standard input as UTF-8 text, decoded strictly (its own decoding may let bytes
-    that are not UTF-8 through as surrogates); raise ``UnicodeDecodeError`` if it is not."""
-    buffer = getattr(sys.stdin, "buffer", None)
-    if buffer is None:  # replaced by a text stream (tests, embedding programs)
-        return sys.stdin.read()
-    data: bytes = buffer.read()
-    return data.decode("utf-8-sig")
-
-
-def _documents(name: str) -> Iterator[tuple[str, object]]:
-    try:
-        text = read_stdin() if name == "-" else Path(name).read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise InputFileError(f"{name}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{name}: not UTF-8 text ({exc.reason})") from None
-    stripped = text.lstrip()
-    if name.endswith(".json") or stripped.startswith(("{", "[")):
-        try:
-            yield name, json.loads(text)
-            return
-        except json.JSONDecodeError as exc:
-            if name.endswith(".json"):
-                raise InputFileError(
-                    f"{name}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-                ) from None
-        except RecursionError:
-            raise InputFileError(f"{name}: not valid JSON: nested too deeply") from None
-        except ValueError as exc:  # an integer of thousands of digits
-            raise InputFileError(f"{name}: not valid JSON: {_short(exc)}") from None
-    try:
-        docs = list(yaml.load_all(text, Loader=_Loader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputFileError(f"{name}: not valid YAML: {problem}{at}") from None
-    except RecursionError:
-        raise InputFileError(f"{name}: not valid YAML: nested too deeply") from None
-    except ValueError as exc:  # a scalar YAML types but cannot build: 2001-13-45, huge ints
-        raise InputFileError(f"{name}: not valid YAML: {_short(exc)}") from None
-    several = len(docs) > 1
-    for i, doc in enumerate(docs):
-        if doc is not None:
-            yield (f"{name}: document {i + 1}" if several else name), doc
-
-
-def _short(exc: ValueError) -> str:
-    # Python's message for a huge integer ends in advice to the programmer.
-    return str(exc).split("; use sys.")[0]
-
-
-def _label(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata")
-    kind = obj.get("kind", "object")
-    if isinstance(meta, Mapping):
-        ns, name = meta.get("namespace"), meta.get("name")
-        if name:
-            return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
-    return str(kind)
 
 
 def _namespace(obj: Mapping[str, Any]) -> str:
@@ -152,10 +79,6 @@ def _namespace(obj: Mapping[str, Any]) -> str:
 
 
 def _visit(doc: object, where: str, found: FileReferences) -> None:
-    if isinstance(doc, list):
-        for i, item in enumerate(doc):
-            _visit(item, f"{where}: [{i}]", found)
-        return
     if not isinstance(doc, Mapping):
         raise InputFileError(f"{where}: expected an object, got {type(doc).__name__}")
     if "ImageCaches" in doc or (isinstance(doc.get("body"), Mapping)
@@ -165,11 +88,7 @@ def _visit(doc: object, where: str, found: FileReferences) -> None:
     kind = doc.get("kind")
     if kind is not None and not isinstance(kind, str):
         raise InputFileError(f"{where}: field 'kind': expected a string, got {kind!r}")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
-        for i, item in enumerate(doc["items"]):
-            _visit(item, f"{where}: items[{i}]", found)
-        return
-    obj = f"{where}: {_label(doc)}"
+    obj = where
     spec = doc.get("spec")
     if kind == "Pod":
         _pod_spec(spec, "spec", obj, _namespace(doc), found)
