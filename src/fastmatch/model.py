@@ -589,9 +589,10 @@ _PROPOSAL_AUTO = vars(CreateProposal)["auto_created"]
 
 
 # -- trusted construction ------------------------------------------------------
-# For data fastmatch itself validated and stored (index snapshots, pickles):
-# building the objects again without re-checking what was checked when they
-# were made.  Nothing else should call these.
+# For data fastmatch itself validated and stored (index snapshots, pickles), or
+# that a reader of fastmatch.inputs checked field by field as it read them:
+# building the objects without re-checking what was checked.  Nothing else
+# should call these.
 
 
 def trusted_layer(digest: str, size: int) -> Layer:

@@ -27,7 +27,14 @@ from datetime import datetime
 from typing import Any
 
 from fastmatch.errors import FastmatchError, InputFileError
-from fastmatch.inputs.documents import FieldError, Located, field_error, label, read_objects
+from fastmatch.inputs.documents import (
+    FieldError,
+    Located,
+    bulk,
+    field_error,
+    label,
+    read_objects,
+)
 from fastmatch.inputs.images import ImageReader
 from fastmatch.inputs.source import LayerSource
 from fastmatch.model import (
@@ -38,8 +45,9 @@ from fastmatch.model import (
     Image,
     ImageCache,
     Phase,
+    trusted_cache,
 )
-from fastmatch.timeutil import TimeLike, to_datetime
+from fastmatch.timeutil import TimeLike, to_datetime, utcnow
 
 __all__ = [
     "API_VERSION",
@@ -60,6 +68,8 @@ _PHASE_NAMES = ", ".join(_PHASES)
 
 
 def _mapping(value: object, field: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON and YAML give: no ABC check
+        return value
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -121,10 +131,35 @@ def _images(
     return tuple(reader.image(ref, f"{field}[{i}]") for i, ref in enumerate(value))
 
 
-def _build(cache_id: str, images: tuple[Image, ...], **fields: Any) -> ImageCache:
+def _build(
+    cache_id: str,
+    images: tuple[Image, ...],
+    *,
+    name: str,
+    size_gib: int,
+    phase: Phase,
+    created: datetime | None,
+    now: TimeLike | None,
+    expires: datetime | None = None,
+    last_matched: datetime | None = None,
+    auto_created: bool = False,
+    retention_days: int | None = None,
+) -> ImageCache:
+    # Every field was checked as it was read (the readers' messages name the
+    # field), so the cache is built without the model checking them again: a
+    # cluster's list is ten thousand of them.
+    if cache_id != cache_id.strip():
+        field_error("", f"image cache id {cache_id!r} has surrounding white space")
+    if created is None:
+        created = to_datetime(now, "now") if now is not None else utcnow()
     try:
-        return ImageCache(cache_id, images, **fields)
-    except FastmatchError as exc:
+        return trusted_cache({
+            "id": cache_id, "images": images, "name": name, "size_gib": size_gib,
+            "phase": phase, "created": created, "expires": expires,
+            "last_matched": last_matched, "auto_created": auto_created, "arch": None,
+            "os": None, "retention_days": retention_days,
+        })
+    except FastmatchError as exc:  # a layer listed with two sizes
         field_error("", str(exc))
 
 
@@ -156,7 +191,8 @@ def _crd(obj: Mapping[str, Any], reader: ImageReader, now: TimeLike | None) -> I
         name=name,
         size_gib=size if size is not None else 20,
         phase=phase,
-        created=created if created is not None else now,
+        created=created,
+        now=now,
         expires=_time(status.get("expireDateTime"), "status.expireDateTime"),
         auto_created=name.startswith(PROPOSAL_PREFIX)
         or labels.get(MANAGED_BY[0]) == MANAGED_BY[1],
@@ -179,7 +215,8 @@ def _describe(item: Mapping[str, Any], reader: ImageReader, now: TimeLike | None
         name=name,
         size_gib=size if size is not None else 20,
         phase=_phase(item.get("Status"), "Status", Phase.READY),
-        created=created if created is not None else now,
+        created=created,
+        now=now,
         expires=_time(item.get("ExpireDateTime"), "ExpireDateTime"),
         last_matched=_time(item.get("LastMatchedTime"), "LastMatchedTime"),
         auto_created=name.startswith(PROPOSAL_PREFIX) or strategy == "LRU",
@@ -238,16 +275,16 @@ def _is_describe(obj: Mapping[str, Any]) -> bool:
 
 def caches_from(
     found: Iterable[Located], reader: ImageReader, now: TimeLike | None = None
-) -> list[tuple[ImageCache, str]]:
+) -> list[tuple[ImageCache, Located | str]]:
     """The caches among objects read from files (other kinds skipped), each with where
-    it was read."""
-    caches: list[tuple[ImageCache, str]] = []
+    it was read (the object, whose ``where`` names it, or that place)."""
+    caches: list[tuple[ImageCache, Located | str]] = []
     for located in found:
         obj = located.obj
-        assert isinstance(obj, Mapping)
+        assert type(obj) is dict or isinstance(obj, Mapping)
         try:
             if obj.get("kind") == KIND:
-                caches.append((_crd(obj, reader, now), located.where))
+                caches.append((_crd(obj, reader, now), located))
             elif _is_describe(obj):
                 entries = obj.get("ImageCaches")
                 if not isinstance(entries, list):
@@ -280,12 +317,16 @@ def read_caches(
     nothing: bad input raises :class:`~fastmatch.errors.InputFileError` naming
     the file, the document and the field.
     """
-    found = read_objects(paths)
-    reader = ImageReader(catalog)
-    caches = caches_from(found, reader, now)
-    seen: dict[str, str] = {}
-    for cache, where in caches:
-        first = seen.setdefault(cache.id, where)
-        if first is not where:
-            raise InputFileError(f"{where}: image cache {cache.id} is listed already, at {first}")
+    with bulk():
+        caches = caches_from(read_objects(paths), ImageReader(catalog), now)
+    seen: dict[str, Located | str] = {}
+    for cache, place in caches:
+        first = seen.setdefault(cache.id, place)
+        if first is not place:
+            def shown(at: Located | str) -> str:
+                return at if isinstance(at, str) else at.where
+
+            raise InputFileError(
+                f"{shown(place)}: image cache {cache.id} is listed already, at {shown(first)}"
+            )
     return [cache for cache, _ in caches]

@@ -20,7 +20,14 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
-from fastmatch.inputs.documents import FieldError, Located, field_error, label, read_objects
+from fastmatch.inputs.documents import (
+    FieldError,
+    Located,
+    bulk,
+    field_error,
+    label,
+    read_objects,
+)
 from fastmatch.inputs.images import ImageReader
 from fastmatch.inputs.source import LayerSource
 from fastmatch.model import Image, distinct_images
@@ -204,6 +211,8 @@ def _rebuild(*values: Any) -> PodRequest:
 
 
 def _mapping(value: object, field: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # what JSON and YAML give: no ABC check
+        return value
     if value is None:
         return _EMPTY
     if not isinstance(value, Mapping):
@@ -232,7 +241,7 @@ def _images(spec: Mapping[str, Any], path: str, reader: ImageReader,
             field_error(f"{path}spec.{group}", "expected a list of containers")
         for i, container in enumerate(containers):
             field = f"{path}spec.{group}[{i}]"
-            if not isinstance(container, Mapping):
+            if type(container) is not dict and not isinstance(container, Mapping):
                 field_error(field, "expected a container object")
             image = reader.image(container.get("image"), f"{field}.image", platform)
             if id(image) not in seen:  # the reader gives one object per reference
@@ -244,6 +253,8 @@ def _images(spec: Mapping[str, Any], path: str, reader: ImageReader,
 
 
 def _platform(selector: Mapping[str, str], path: str) -> tuple[str | None, str | None]:
+    if not selector:
+        return None, None
     arch = next((selector[k] for k in _ARCH_KEYS if k in selector), None)
     os_ = next((selector[k] for k in _OS_KEYS if k in selector), None)
     try:
@@ -346,7 +357,17 @@ def _requests(
                  workload=workload)
     if kind not in REPLICATED_KINDS:
         return [first]
-    return [first, *(first.renamed(f"{name}-{i}") for i in range(1, count))]
+    made = [first]
+    # first.renamed(), inlined: a cluster's pods are mostly replicas.
+    images, annotations, policy, arch, os_ = (
+        first.images, first.annotations, first.policy, first.arch, first.os)
+    for i in range(1, count):
+        r = object.__new__(_Fields)
+        r.images, r.annotations, r.name, r.namespace = images, annotations, f"{name}-{i}", ns
+        r.storage_gib, r.arch, r.os, r.policy, r.workload = None, arch, os_, policy, workload
+        r.__class__ = PodRequest
+        made.append(r)  # type: ignore[arg-type]
+    return made
 
 
 def _namespace(obj: Mapping[str, Any]) -> str:
@@ -393,7 +414,7 @@ def requests_from(
     requests: list[PodRequest] = []
     for located in found:
         obj = located.obj
-        assert isinstance(obj, Mapping)
+        assert type(obj) is dict or isinstance(obj, Mapping)
         try:
             made = _requests(obj, reader, profile, namespaces)
         except FieldError as exc:
@@ -419,4 +440,5 @@ def read_pods(
     input raises :class:`~fastmatch.errors.InputFileError` naming the file,
     the document and the field.
     """
-    return requests_from(read_objects(paths), ImageReader(catalog), profile, namespaces)
+    with bulk():
+        return requests_from(read_objects(paths), ImageReader(catalog), profile, namespaces)
