@@ -15,9 +15,10 @@ its image tuple and its policy object, so ``match_many`` scores them once.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.inputs.documents import (
@@ -32,7 +33,7 @@ from fastmatch.inputs.images import ImageReader
 from fastmatch.inputs.source import LayerSource
 from fastmatch.model import Image, distinct_images
 from fastmatch.platforms import normalize_arch, normalize_os
-from fastmatch.policy import MatchPolicy
+from fastmatch.policy import ANNOTATIONS, MatchPolicy
 
 if TYPE_CHECKING:
     from fastmatch.inputs.profile import EciProfile
@@ -57,31 +58,35 @@ _OS_KEYS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 _EMPTY: Mapping[str, str] = {}
 
 
-class _Fields:
-    """A :class:`PodRequest`'s storage, writable: requests are built as this, then
-    become a ``PodRequest`` by assigning ``__class__`` (one is made per replica)."""
-
-    __slots__ = (
-        "annotations",
-        "arch",
-        "images",
-        "name",
-        "namespace",
-        "os",
-        "policy",
-        "storage_gib",
-        "workload",
-    )
+class _Shared(NamedTuple):
+    """What every replica of a workload has in common (one per workload)."""
 
     images: tuple[Image, ...]
     annotations: Mapping[str, str]
-    name: str
     namespace: str
     storage_gib: float | None
     arch: str | None
     os: str | None
     policy: MatchPolicy
     workload: str
+
+
+class _Fields:
+    """A :class:`PodRequest`'s storage, writable: requests are built as this, then
+    become a ``PodRequest`` by assigning ``__class__`` (one is made per replica)."""
+
+    __slots__ = ("_shared", "name")
+
+    name: str
+    _shared: _Shared
+
+
+def _request(name: str, shared: _Shared) -> PodRequest:
+    r = object.__new__(_Fields)
+    r.name = name
+    r._shared = shared
+    r.__class__ = PodRequest
+    return r  # type: ignore[return-value]
 
 
 class PodRequest(_Fields):
@@ -131,14 +136,51 @@ class PodRequest(_Fields):
         arch, os = normalize_arch(arch), normalize_os(os)
         policy = MatchPolicy.from_annotations(annotations, storage_gib=storage_gib,
                                               arch=arch, os=os)
-        put = object.__setattr__
-        fields: tuple[tuple[str, object], ...] = (
-            ("images", pod), ("annotations", annotations), ("name", name),
-            ("namespace", namespace), ("storage_gib", storage_gib), ("arch", arch),
-            ("os", os), ("policy", policy), ("workload", workload),
-        )
-        for slot, item in fields:
-            put(self, slot, item)
+        shared = _Shared(pod, annotations, namespace, storage_gib, arch, os, policy, workload)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "_shared", shared)
+
+    # The replicas' common part, read through: a replica is its name and this.
+
+    @property
+    def images(self) -> tuple[Image, ...]:
+        """The pod's distinct images."""
+        return self._shared.images
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        """Its annotations (ECI's among them)."""
+        return self._shared.annotations
+
+    @property
+    def namespace(self) -> str:
+        """Its namespace."""
+        return self._shared.namespace
+
+    @property
+    def storage_gib(self) -> float | None:
+        """The storage limit candidates must fit, or ``None``."""
+        return self._shared.storage_gib
+
+    @property
+    def arch(self) -> str | None:
+        """Its CPU architecture (containerd's spelling), or ``None``."""
+        return self._shared.arch
+
+    @property
+    def os(self) -> str | None:
+        """Its operating system, or ``None``."""
+        return self._shared.os
+
+    @property
+    def policy(self) -> MatchPolicy:
+        """The :class:`~fastmatch.MatchPolicy` its annotations ask for."""
+        return self._shared.policy
+
+    @property
+    def workload(self) -> str:
+        """The workload it is a replica of (``Deployment web``), or ``""``."""
+        return self._shared.workload
 
     @classmethod
     def from_object(
@@ -172,12 +214,7 @@ class PodRequest(_Fields):
 
     def renamed(self, name: str) -> PodRequest:
         """The same request for another pod (a replica): shares images and policy."""
-        r = object.__new__(_Fields)
-        r.images, r.annotations, r.name = self.images, self.annotations, name
-        r.namespace, r.storage_gib = self.namespace, self.storage_gib
-        r.arch, r.os, r.policy, r.workload = self.arch, self.os, self.policy, self.workload
-        r.__class__ = PodRequest
-        return r  # type: ignore[return-value]
+        return _request(name, self._shared)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"PodRequest is immutable: cannot assign to {name!r}")
@@ -185,7 +222,7 @@ class PodRequest(_Fields):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PodRequest):
             return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in _Fields.__slots__)
+        return self.name == other.name and self._shared == other._shared
 
     def __hash__(self) -> int:
         return hash((self.images, self.name, self.namespace, self.workload))
@@ -196,15 +233,7 @@ class PodRequest(_Fields):
         return f"PodRequest({where!r}, images={refs!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, tuple(getattr(self, f) for f in _Fields.__slots__))
-
-
-def _rebuild(*values: Any) -> PodRequest:
-    r = object.__new__(_Fields)
-    for field, value in zip(_Fields.__slots__, values):
-        setattr(r, field, value)
-    r.__class__ = PodRequest
-    return r  # type: ignore[return-value]
+        return (_request, (self.name, self._shared))
 
 
 # -- reading ------------------------------------------------------------------
@@ -298,14 +327,20 @@ def _pod(
     platform = f"{os_ or 'linux'}/{arch}" if arch is not None else None
     images = _images(spec, path, reader, platform)
     try:
-        policy = MatchPolicy.from_annotations(annotations, arch=arch, os=os_)
+        policy = _policy(tuple(annotations.get(key) for key in ANNOTATIONS), arch, os_)
     except FastmatchError as exc:
         field_error(f"{path}metadata.annotations", str(exc))
-    r = object.__new__(_Fields)
-    r.images, r.annotations, r.name, r.namespace = images, dict(annotations), name, namespace
-    r.storage_gib, r.arch, r.os, r.policy, r.workload = None, arch, os_, policy, workload
-    r.__class__ = PodRequest
-    return r  # type: ignore[return-value]
+    return _request(
+        name, _Shared(images, dict(annotations), namespace, None, arch, os_, policy, workload)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _policy(values: tuple[str | None, ...], arch: str | None, os: str | None) -> MatchPolicy:
+    # Workloads of a cluster ask in a few ways: one policy object for each way
+    # (cheaper to read, and match_many groups pods that share it).
+    annotations = {key: value for key, value in zip(ANNOTATIONS, values) if value is not None}
+    return MatchPolicy.from_annotations(annotations, arch=arch, os=os)
 
 
 def _replicas(spec: Mapping[str, Any]) -> int:
@@ -358,13 +393,11 @@ def _requests(
     if kind not in REPLICATED_KINDS:
         return [first]
     made = [first]
-    # first.renamed(), inlined: a cluster's pods are mostly replicas.
-    images, annotations, policy, arch, os_ = (
-        first.images, first.annotations, first.policy, first.arch, first.os)
+    shared = first._shared  # _request(), inlined: a cluster's pods are mostly replicas
     for i in range(1, count):
         r = object.__new__(_Fields)
-        r.images, r.annotations, r.name, r.namespace = images, annotations, f"{name}-{i}", ns
-        r.storage_gib, r.arch, r.os, r.policy, r.workload = None, arch, os_, policy, workload
+        r.name = f"{name}-{i}"
+        r._shared = shared
         r.__class__ = PodRequest
         made.append(r)  # type: ignore[arg-type]
     return made
