@@ -1,0 +1,1 @@
+"""Kubernetes and ECI objects into fastmatch's model objects."""
