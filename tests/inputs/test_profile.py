@@ -762,6 +762,8 @@ def test_bad_namespace_labels_are_refused() -> None:
          "LabelSelectorRequirement: unknown operator 'Equals'"),
         (lambda: LabelSelectorRequirement("app", "In"),
          "LabelSelectorRequirement: operator In needs at least one value"),
+        (lambda: LabelSelectorRequirement("app", "In", "web"),  # type: ignore[arg-type]
+         "LabelSelectorRequirement: values is a sequence of strings, got the string 'web'"),
         (lambda: LabelSelectorRequirement("app", "Exists", ("x",)),
          "LabelSelectorRequirement: operator Exists takes no values"),
         (lambda: LabelSelector({"app": 1}),  # type: ignore[dict-item]

@@ -245,6 +245,8 @@ class LabelSelectorRequirement:
 
     def __post_init__(self) -> None:
         problem = _label_key_problem(self.key) or _operator_problem(self.operator)
+        if problem is None and isinstance(self.values, str):  # tuple() would split it
+            problem = f"values is a sequence of strings, got the string {self.values!r}"
         if problem is None:
             object.__setattr__(self, "values", tuple(self.values))
             problem = next(filter(None, map(_label_value_problem, self.values)), None)
