@@ -245,6 +245,8 @@ class LabelSelectorRequirement:
 
     def __post_init__(self) -> None:
         problem = _label_key_problem(self.key) or _operator_problem(self.operator)
+        if problem is None and isinstance(self.values, str):  # tuple() would split it
+            problem = f"values is a sequence of strings, got the string {self.values!r}"
         if problem is None:
             object.__setattr__(self, "values", tuple(self.values))
             problem = next(filter(None, map(_label_value_problem, self.values)), None)
@@ -511,10 +513,11 @@ class EciProfile:
         :class:`~fastmatch.errors.InputFileError` naming ``where`` (by default ``Pod
         <namespace>/<name>``) and the field.
         """
-        labels, annotations = _pod_metadata(pod_obj, where)
+        metadata, labels, annotations = _pod_metadata(pod_obj, where)
         result = dict(annotations)
         if self._ordered:
-            selector = self.select(labels, _namespace_labels(namespace_labels, pod_obj, where))
+            namespace = _string_map(namespace_labels, metadata, where, "namespace labels")
+            selector = self.select(labels, namespace)
             if selector is not None:
                 result.update(selector._annotations)
         return result
@@ -528,10 +531,11 @@ class EciProfile:
     ) -> dict[str, str]:
         """The pod's ``metadata.labels`` with the applying selector's effect labels written
         over them, as :meth:`annotations_for` does for annotations."""
-        labels, _ = _pod_metadata(pod_obj, where)
+        metadata, labels, _ = _pod_metadata(pod_obj, where)
         result = dict(labels)
         if self._ordered:
-            selector = self.select(labels, _namespace_labels(namespace_labels, pod_obj, where))
+            namespace = _string_map(namespace_labels, metadata, where, "namespace labels")
+            selector = self.select(labels, namespace)
             if selector is not None:
                 result.update(selector._labels)
         return result
@@ -748,45 +752,50 @@ def _pod_place(metadata: Mapping[str, object], where: str | None) -> str:
     return f"Pod {namespace}/{name}" if isinstance(name, str) and name else "Pod"
 
 
-def _string_map(raw: object, place: str, path: str) -> Mapping[str, str]:
+def _string_map(
+    raw: object, metadata: Mapping[str, object], where: str | None, path: str
+) -> Mapping[str, str]:
+    """``raw`` when it is a mapping of strings (None: empty); the error names the pod only
+    when there is one, so the common case builds no message."""
     if raw is None:
         return {}
+    # An exact dict of exact strings is what YAML and JSON give: checked without the ABC.
+    if type(raw) is dict:
+        for key, value in raw.items():  # a loop: a generator costs more on a few labels
+            if type(key) is not str or type(value) is not str:
+                break
+        else:
+            return raw
     if not isinstance(raw, Mapping):
+        place = _pod_place(metadata, where)
         raise InputFileError(f"{place}: {path}: expected a mapping of strings, got {_kind(raw)}")
     for key, value in raw.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise InputFileError(
-                f"{place}: {path}[{key}]: expected a string, got {_show(value)}"
-                if isinstance(key, str)
-                else f"{place}: {path}: keys are strings, got {_show(key)}"
-            )
+        if not isinstance(key, str):
+            place = _pod_place(metadata, where)
+            raise InputFileError(f"{place}: {path}: keys are strings, got {_show(key)}")
+        if not isinstance(value, str):
+            place = _pod_place(metadata, where)
+            raise InputFileError(f"{place}: {path}[{key}]: expected a string, got {_show(value)}")
     return raw
+
+
+_NO_METADATA: Final[Mapping[str, object]] = MappingProxyType({})
 
 
 def _pod_metadata(
     pod_obj: object, where: str | None
-) -> tuple[Mapping[str, str], Mapping[str, str]]:
-    """The pod's (labels, annotations); absent ones are empty, bad ones an error."""
-    if not isinstance(pod_obj, Mapping):
+) -> tuple[Mapping[str, object], Mapping[str, str], Mapping[str, str]]:
+    """The pod's (metadata, labels, annotations); absent ones are empty, bad ones an error."""
+    if type(pod_obj) is not dict and not isinstance(pod_obj, Mapping):
         raise InputFileError(f"{where or 'Pod'}: expected a Pod object, got {_kind(pod_obj)}")
     metadata = pod_obj.get("metadata")
     if metadata is None:
-        return {}, {}
-    if not isinstance(metadata, Mapping):
+        return _NO_METADATA, {}, {}
+    if type(metadata) is not dict and not isinstance(metadata, Mapping):
         raise InputFileError(f"{where or 'Pod'}: metadata: expected an object, "
                              f"got {_kind(metadata)}")
-    place = _pod_place(metadata, where)
     return (
-        _string_map(metadata.get("labels"), place, "metadata.labels"),
-        _string_map(metadata.get("annotations"), place, "metadata.annotations"),
+        metadata,
+        _string_map(metadata.get("labels"), metadata, where, "metadata.labels"),
+        _string_map(metadata.get("annotations"), metadata, where, "metadata.annotations"),
     )
-
-
-def _namespace_labels(
-    labels: Mapping[str, str] | None, pod_obj: Mapping[str, object], where: str | None
-) -> Mapping[str, str]:
-    if labels is None:
-        return {}
-    metadata = pod_obj.get("metadata")
-    place = _pod_place(metadata if isinstance(metadata, Mapping) else {}, where)
-    return _string_map(labels, place, "namespace labels")
