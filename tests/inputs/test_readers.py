@@ -203,6 +203,23 @@ spec:
     assert pods[0].annotations["k8s.aliyun.com/imc-perfect-match"] == "true"
 
 
+def test_profile_selects_by_namespace_name_without_a_namespaces_file(tmp_path: Path) -> None:
+    selectors = [{"name": "prod", "namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "prod"}},
+        "effect": {"annotations": {"k8s.aliyun.com/imc-perfect-match": "true"}}}]
+    profile = fm.EciProfile.from_configmap({"kind": "ConfigMap", "metadata": {
+        "name": "eci-profile", "namespace": "kube-system"},
+        "data": {"selectors": json.dumps(selectors)}})
+    pods = fm.read_pods(_write(tmp_path, "p.yaml", "".join(f"""---
+kind: Pod
+metadata: {{name: p, namespace: {ns}}}
+spec: {{containers: [{{image: nginx}}]}}
+""" for ns in ("prod", "dev"))), profile=profile)
+    assert [p.policy.perfect_match for p in pods] == [True, False]
+    ns_file = _write(tmp_path, "ns.yaml", "kind: Namespace\nmetadata: {name: prod}\n")
+    assert read_namespaces(ns_file) == {"prod": {"kubernetes.io/metadata.name": "prod"}}
+
+
 # -- caches -----------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from fastmatch.inputs.profile import EciProfile
 
 __all__ = [
+    "NAMESPACE_NAME_LABEL",
     "REPLICATED_KINDS",
     "SINGLE_KINDS",
     "PodRequest",
@@ -56,6 +57,7 @@ _ARCH_KEYS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
 _OS_KEYS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 
 _EMPTY: Mapping[str, str] = {}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server since 1.21
 
 
 class _Shared(NamedTuple):
@@ -322,7 +324,9 @@ def _pod(
         labels = _strings(meta.get("labels"), f"{path}metadata.labels")
         shaped = {"metadata": {"labels": labels, "annotations": annotations,
                                "namespace": namespace}}
-        annotations = profile.annotations_for(shaped, namespace_labels or {})
+        if namespace_labels is None:  # the label the API server puts on every namespace
+            namespace_labels = {NAMESPACE_NAME_LABEL: namespace}
+        annotations = profile.annotations_for(shaped, namespace_labels)
     arch, os_ = _platform(_strings(spec.get("nodeSelector"), f"{path}spec.nodeSelector"), path)
     platform = f"{os_ or 'linux'}/{arch}" if arch is not None else None
     images = _images(spec, path, reader, platform)

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastmatch.errors import InputFileError
 from fastmatch.inputs.documents import read_objects
+from fastmatch.inputs.pods import NAMESPACE_NAME_LABEL
 from fastmatch.inputs.profile import EciProfile
 
 __all__ = ["PROFILE_NAME", "PROFILE_NAMESPACE", "read_namespaces", "read_profile"]
@@ -68,5 +69,7 @@ def read_namespaces(
             isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
         ):
             raise InputFileError(f"{loc.where}: metadata.labels: expected a mapping of strings")
-        namespaces[name] = dict(labels)
+        # The API server labels every namespace with its name; a file from
+        # `kubectl get ns -o yaml` has it, a hand-written one may not.
+        namespaces[name] = {NAMESPACE_NAME_LABEL: name, **labels}
     return namespaces
