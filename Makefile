@@ -17,7 +17,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml setup.py src/fastmatch/_core.pyx src/fastmatch/_core.pxd \
           $(wildcard src/fastmatch/*.pxi) | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,kube,report,dask]'
 	touch $@
 
 demo: $(STAMP)
