@@ -24,6 +24,7 @@ from timing import per_call
 CACHES = 10_000
 BATCH = 10_000  # caches upserted, then removed, per round
 PACED_OPS_PER_S = 10_000
+BATCHED = 100  # caches per CacheIndex.apply in the batched churn, as the cluster sync writes
 
 
 def _fresh_index(n_caches: int) -> fm.CacheIndex:
@@ -67,11 +68,24 @@ def _churn(
     stop: threading.Event,
     ops_per_s: float | None,
     counter: list[int],
+    batch: int = 0,
 ) -> None:
-    """Upsert then remove ``caches`` in turn until ``stop``, at ``ops_per_s`` or flat out."""
+    """Upsert then remove ``caches`` in turn until ``stop``, at ``ops_per_s`` or flat out.
+
+    With ``batch``, as the cluster sync writes: ``CacheIndex.apply`` of
+    ``batch`` upserts, then of their removes.
+    """
     start = time.perf_counter()
     done = 0
-    while not stop.is_set():
+    while batch and not stop.is_set():
+        for at in range(0, len(caches), batch):
+            chunk = caches[at : at + batch]
+            index.apply(chunk)
+            index.apply((), [cache.id for cache in chunk])
+            done += 2 * len(chunk)
+            if stop.is_set():
+                break
+    while not batch and not stop.is_set():
         for cache in caches:
             index.upsert(cache)
             index.remove(cache.id)
@@ -94,8 +108,10 @@ class _Churner:
         self._counter: list[int] = []
         self._started = 0.0
 
-    def start(self, index: fm.CacheIndex, caches: list[fm.ImageCache], rate: float | None) -> None:
-        args = (index, caches, self._stop, rate, self._counter)
+    def start(
+        self, index: fm.CacheIndex, caches: list[fm.ImageCache], rate: float | None, batch: int = 0
+    ) -> None:
+        args = (index, caches, self._stop, rate, self._counter, batch)
         self._thread = threading.Thread(target=_churn, args=args, daemon=True)
         self._started = time.perf_counter()
         self._thread.start()
@@ -117,7 +133,7 @@ def churner() -> Iterator[_Churner]:
     handle.stop()
 
 
-@pytest.mark.parametrize("churn", ["idle", "paced", "flat-out"])
+@pytest.mark.parametrize("churn", ["idle", "paced", "flat-out", "flat-out-batched"])
 def test_match_under_churn(benchmark: Any, disabled: bool, churner: _Churner, churn: str) -> None:
     benchmark.group = "match under churn (one pod vs 10k caches)"
     n_caches = workloads.scaled(CACHES, disabled)
@@ -127,7 +143,8 @@ def test_match_under_churn(benchmark: Any, disabled: bool, churner: _Churner, ch
     policy = fm.MatchPolicy()
     if churn != "idle":
         caches = workloads.churn_caches(workloads.scaled(1_000, disabled))
-        churner.start(index, caches, PACED_OPS_PER_S if churn == "paced" else None)
+        rate = PACED_OPS_PER_S if churn == "paced" else None
+        churner.start(index, caches, rate, BATCHED if churn == "flat-out-batched" else 0)
 
     def run(pod: Any) -> object:
         return index.match(pod, policy, now=now)

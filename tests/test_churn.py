@@ -11,6 +11,7 @@ import random
 import threading
 from datetime import timedelta
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -39,6 +40,23 @@ class ChurnMachine(RuleBasedStateMachine):
     def remove(self, ident):
         assert self.index.discard(ident) == (ident in self.reference)
         self.reference.remove(ident)
+
+    @rule(data=st.data(), ids=st.lists(st.sampled_from(IDS), unique=True, max_size=6))
+    def apply_batch(self, data, ids):
+        # One batched write, as the cluster sync makes them: some ids upserted,
+        # some present ones removed, in one call.
+        upserts, removes = [], []
+        for ident in ids:
+            if ident in self.reference and data.draw(st.booleans()):
+                removes.append(ident)
+            else:
+                upserts.append(data.draw(caches(ident)))
+        gone = self.index.apply(upserts, removes)
+        assert [c.id for c in gone] == removes
+        for cache in upserts:
+            self.reference.upsert(cache)
+        for ident in removes:
+            self.reference.remove(ident)
 
     @rule(ident=st.sampled_from(IDS), phase=st.sampled_from(PHASES))
     def change_phase(self, ident, phase):
@@ -160,3 +178,80 @@ def test_match_many_while_another_thread_upserts_and_removes():
             for pod, result in zip(pods_, results):
                 churn.check(pod, result)
     assert churn.checked > 100
+
+
+def _image(i: int) -> fm.Image:
+    return fm.Image(f"app/svc{i}:1", [fm.Layer(f"sha256:{i:064x}", 1000 + i)])
+
+
+def test_apply_is_all_or_nothing():
+    """A batch with one bad part changes nothing: no cache added, replaced or removed."""
+    a, b = fm.ImageCache("imc-a", [_image(1)]), fm.ImageCache("imc-b", [_image(2)])
+    index = fm.CacheIndex([a, b])
+    new = fm.ImageCache("imc-c", [_image(3)])
+    bad_batches = [  # (upserts, removes, what the error names)
+        ([new, "imc-x"], (), "got str"),
+        ([new], ["imc-a", "imc-zz"], "'imc-zz'"),
+        ([new, new], (), "'imc-c' appears twice"),
+        ([new], ["imc-c"], "'imc-c' appears twice"),
+        ([new], [7], "got int"),
+    ]
+    for upserts, removes, named in bad_batches:
+        with pytest.raises(fm.FastmatchError, match=named):
+            index.apply(upserts, removes)
+        assert sorted(c.id for c in index) == ["imc-a", "imc-b"]
+        assert index.match([_image(3)]).outcome == "none"
+        assert index.match([_image(1)]).cache_id == "imc-a"
+        index.verify()
+
+
+def test_apply_replaces_removes_and_takes_phase_changes():
+    a, b = fm.ImageCache("imc-a", [_image(1)]), fm.ImageCache("imc-b", [_image(2)])
+    index = fm.CacheIndex([a, b])
+    building = a.replace(phase=fm.Phase.CREATING)
+    gone = index.apply([building, fm.ImageCache("imc-c", [_image(1)])], ["imc-b"])
+    assert [c.id for c in gone] == ["imc-b"]
+    assert sorted(c.id for c in index) == ["imc-a", "imc-c"]
+    assert index.ready == 1
+    assert index.match([_image(1)]).cache_id == "imc-c"  # imc-a is being built: not a candidate
+    assert index.match([_image(2)]).outcome == "none"
+    index.apply([building.replace(phase=fm.Phase.READY)])
+    assert index.ready == 2
+    index.verify()
+
+
+def test_a_batch_is_seen_whole_by_matches_beside_it():
+    """A batch that moves an image from one cache to another is seen before or after, never between.
+
+    Each batch removes the cache that holds the pod's image and adds another
+    that holds it: a match beside it finds exactly one of them every time,
+    never neither (half-applied) and never an id the batch removed.
+    """
+    image = _image(1)
+    index = fm.CacheIndex([fm.ImageCache("imc-0", [image])])
+    stop = threading.Event()
+    flips = [0]
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            filler = [fm.ImageCache(f"fill-{i}-{k}", [_image(100 + k)]) for k in range(20)]
+            old_fill = [f"fill-{i - 1}-{k}" for k in range(20)] if i else []
+            index.apply([fm.ImageCache(f"imc-{i + 1}", [image]), *filler], [f"imc-{i}", *old_fill])
+            i += 1
+            flips[0] = i
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        seen = set()
+        for _ in range(5000):
+            result = index.match([image])
+            assert result.outcome == "use", result.reason
+            seen.add(result.cache_id)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert len(seen) > 1 and flips[0] > 1  # the batches did run beside the matches
+    index.verify()

@@ -16,12 +16,14 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_rwlock_rdlock(pthread_rwlock_t* lock)
     int pthread_rwlock_tryrdlock(pthread_rwlock_t* lock)
     int pthread_rwlock_wrlock(pthread_rwlock_t* lock)
+    int pthread_rwlock_trywrlock(pthread_rwlock_t* lock)
     int pthread_rwlock_unlock(pthread_rwlock_t* lock)
     ctypedef struct pthread_mutex_t:
         pass
     int pthread_mutex_init(pthread_mutex_t* mutex, const void* attr)
     int pthread_mutex_destroy(pthread_mutex_t* mutex)
     int pthread_mutex_lock(pthread_mutex_t* mutex)
+    int pthread_mutex_trylock(pthread_mutex_t* mutex)
     int pthread_mutex_unlock(pthread_mutex_t* mutex)
 
 

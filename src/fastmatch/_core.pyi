@@ -46,6 +46,10 @@ class Core:
         arch: str | None = None,  # object
         os: str | None = None,  # object
     ) -> int: ...  # uint32_t, the new slot
+    def apply(
+        self,
+        ops: list[tuple[int, Any, tuple[Any, ...] | None]],  # (slot or -1, obj, row or None)
+    ) -> list[int]: ...  # the new slot of each op, -1 for a remove
     def build(
         self,
         objs: list[Any],  # list

@@ -31,8 +31,14 @@ postings, not with the number of caches.  With no bar at all
 a cache is eligible if it holds a pod image fully or shares bytes with it.
 
 Concurrency: a readers-writer lock; matches read under it, upserts and
-removes write under it, so a match sees a cache either before or after an
-upsert, never torn.  Locks are always taken with the GIL released.
+removes write under it (a batch, ``apply``, under one acquisition), so a
+match sees a cache either before or after an upsert, never torn.  A lock is
+never *waited* for holding the GIL: it is first tried holding it (a try
+never waits), and only when busy waited for with the GIL released.  A
+thread that releases the GIL gets it back only when the holder gives it up,
+every switch interval (5 ms) for a match in Python code, so a writer that
+released it on every write was starved (about 1.5k writes/s beside one
+flat-out matcher); uncontended writes and matches now keep it.
 
 The parts, included below as one module (so that the C compiler sees every
 kernel and inlines the hot ones): the types in ``_core.pxd``; merge kernels
@@ -148,6 +154,19 @@ cdef class Core:
         """
         return _replace(self, slot, obj, keys, images, nbytes, created, expires, size_gib,
                         arch, os)
+
+    def apply(self, list ops):
+        """Many writes at once: each op a ``(slot, obj, row)`` tuple, done in order.
+
+        ``slot`` is the slot to free (or -1); ``row`` is None (a remove) or
+        the ``(keys, images, nbytes, created, expires, size_gib, arch, os)``
+        of :meth:`replace`, whose new slot takes ``obj``.  Every slot is
+        checked (KeyError) before anything changes; the caches are prepared
+        before the write lock, which is then taken once for the whole batch,
+        so a match sees each slot before or after, never torn.  Returns the
+        new slot of each op (-1 for a remove).
+        """
+        return _apply(self, ops)
 
     def build(self, list objs, list keys, list images, list nbytes, list created,
               list expires, list size_gib, list arch, list os):

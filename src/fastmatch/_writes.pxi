@@ -38,7 +38,7 @@ cdef uint32_t _intern(Core core, object key, list new_keys, dict fresh, uint32_t
 
 
 cdef int64_t _stage(Core core, object obj, object keys, object images, object arch, object os,
-                    list new_keys, Staged* st) except -1:
+                    list new_keys, dict fresh, Staged* st) except -1:
     # The Python half of an add, done before the write lock is taken so
     # that matches never wait on a writer that waits for the GIL: the row
     # of the cache's distinct layer ids, the images it lists as sorted
@@ -50,7 +50,8 @@ cdef int64_t _stage(Core core, object obj, object keys, object images, object ar
     cdef _Encoded enc
     cdef vector[Known] known
     cdef bint everything
-    cdef dict fresh = {}  # keys first seen in this write
+    # ``new_keys`` and ``fresh`` (key -> id) are the keys first seen in this
+    # write, shared by every cache of a batch so that one key gets one id.
     st.row.clear()
     st.img_layers.clear()
     st.img_off.clear()
@@ -105,7 +106,9 @@ cdef int64_t _stage(Core core, object obj, object keys, object images, object ar
         core._free.pop_back()
         core._objs[st.slot] = obj  # not reachable until the slot is live
     else:
-        st.slot = core._alive.size()
+        # Past the objects, not the live flags: in a batch the slots staged
+        # before this one are not inserted yet.
+        st.slot = len(core._objs)
         core._objs.append(obj)
     st.n_keys = next_id + len(new_keys)
     return st.slot
@@ -218,6 +221,28 @@ cdef void _compact_locked(Core core) noexcept nogil:
     core._garbage = 0
 
 
+cdef void _take_writer(Core core) noexcept:
+    # The writers' turn.  Tried first holding the GIL: a try never waits,
+    # and when the GIL is released, getting it back means waiting for a
+    # thread that holds it (a match in Python code) to give it up, which it
+    # does only every switch interval (5 ms): a writer that released it on
+    # every write got about 1.5k writes/s beside one flat-out matcher.
+    if pthread_mutex_trylock(&core._writer) != 0:
+        with nogil:
+            pthread_mutex_lock(&core._writer)
+
+
+cdef bint _take_write_lock(Core core) noexcept:
+    # The write lock, tried holding the GIL (see _take_writer); when it is
+    # busy (a match scoring without the GIL), waited for without the GIL,
+    # as every wait is.  True when it was got holding the GIL.
+    if pthread_rwlock_trywrlock(&core._lock) == 0:
+        return True
+    with nogil:
+        core._wrlock()
+    return False
+
+
 cdef object _replace(Core core, int64_t slot, object obj, object keys, object images,
                      int64_t nbytes, int64_t created, int64_t expires, int32_t size_gib,
                      object arch, object os):
@@ -225,24 +250,109 @@ cdef object _replace(Core core, int64_t slot, object obj, object keys, object im
     cdef Staged* st = &core._staged  # writers take turns: one will do
     cdef list new_keys = []
     cdef uint32_t old = <uint32_t>slot
-    with nogil:
-        pthread_mutex_lock(&core._writer)
+    _take_writer(core)
     try:
         if slot >= 0:
             _check_slot(core, slot)
-        _stage(core, obj, keys, images, arch, os, new_keys, st)
-        with nogil:
-            core._wrlock()
-            if slot >= 0:
-                _remove_locked(core, old)
-            _insert_locked(core, st, nbytes, created, expires, size_gib)
-            core._unlock()
+        _stage(core, obj, keys, images, arch, os, new_keys, {}, st)
+        # The C half is short (O(the cache's layers)): done holding the GIL
+        # when the lock came at once, rather than hand the GIL away.
+        _take_write_lock(core)
+        if slot >= 0:
+            _remove_locked(core, old)
+        _insert_locked(core, st, nbytes, created, expires, size_gib)
+        core._unlock()
         _publish(core, new_keys)
         if slot >= 0:
             core._objs[slot] = None  # unreachable since the write
         return st.slot
     finally:
         pthread_mutex_unlock(&core._writer)
+
+
+cdef object _apply(Core core, list ops):
+    # See Core.apply.  Every op is (old slot or -1, row or None): the
+    # caches are staged first (Python half, GIL held, before the lock),
+    # then every remove and insert is done under one write lock.
+    cdef vector[Staged] staged
+    cdef vector[int64_t] olds
+    cdef vector[int64_t] which  # by op: its index in staged, or -1
+    cdef vector[int64_t] nbytes, created, expires
+    cdef vector[int32_t] size_gib
+    cdef list new_keys = []
+    cdef dict fresh = {}
+    cdef list slots = []
+    cdef Py_ssize_t i, n = len(ops)
+    cdef Py_ssize_t n_objs
+    cdef int64_t old, k
+    _take_writer(core)
+    try:
+        seen = set()
+        for op in ops:
+            old = op[0]
+            if old >= 0:
+                _check_slot(core, old)
+                if old in seen:
+                    raise KeyError(f"slot {old} is freed twice in one batch")
+                seen.add(old)
+            olds.push_back(old)
+        staged.resize(n)
+        k = 0
+        n_objs = len(core._objs)
+        try:
+            for i in range(n):
+                obj, row = (<tuple>ops[i])[1], (<tuple>ops[i])[2]
+                if row is None:
+                    which.push_back(-1)
+                    continue
+                keys, images, nb, cr, ex, sg = row[:6]
+                arch = row[6] if len(row) > 6 else None
+                os = row[7] if len(row) > 7 else None
+                nbytes.push_back(nb)
+                created.push_back(cr)
+                expires.push_back(ex)
+                size_gib.push_back(sg)
+                _stage(core, obj, keys, images, arch, os, new_keys, fresh, &staged[k])
+                which.push_back(k)
+                k += 1
+        except BaseException:
+            # Nothing is live yet: hand back the slots the staged caches took.
+            for i in range(<Py_ssize_t>k):
+                if staged[i].slot < n_objs:
+                    core._objs[staged[i].slot] = None
+                    core._free.push_back(staged[i].slot)
+            del core._objs[n_objs:]
+            raise
+        if _take_write_lock(core):
+            _apply_locked(core, &staged, &olds, &which, &nbytes, &created, &expires, &size_gib)
+        else:
+            with nogil:  # the lock was contended: a batch is long, let matches run
+                _apply_locked(core, &staged, &olds, &which, &nbytes, &created, &expires,
+                              &size_gib)
+        core._unlock()
+        _publish(core, new_keys)
+        for i in range(n):
+            if olds[i] >= 0:
+                core._objs[olds[i]] = None  # unreachable since the write
+            slots.append(staged[which[i]].slot if which[i] >= 0 else -1)
+        return slots
+    finally:
+        pthread_mutex_unlock(&core._writer)
+
+
+cdef void _apply_locked(Core core, vector[Staged]* staged, vector[int64_t]* olds,
+                        vector[int64_t]* which, vector[int64_t]* nbytes,
+                        vector[int64_t]* created, vector[int64_t]* expires,
+                        vector[int32_t]* size_gib) noexcept nogil:
+    cdef size_t i
+    cdef int64_t k
+    for i in range(olds.size()):
+        if deref(olds)[i] >= 0:
+            _remove_locked(core, <uint32_t>deref(olds)[i])
+        k = deref(which)[i]
+        if k >= 0:
+            _insert_locked(core, &deref(staged)[k], deref(nbytes)[k], deref(created)[k],
+                           deref(expires)[k], deref(size_gib)[k])
 
 
 cdef object _build(Core core, list objs, list keys, list images, list nbytes, list created,
@@ -362,14 +472,12 @@ cdef object _build(Core core, list objs, list keys, list images, list nbytes, li
 
 
 cdef object _remove(Core core, int64_t slot):
-    with nogil:
-        pthread_mutex_lock(&core._writer)
+    _take_writer(core)
     try:
         _check_slot(core, slot)
-        with nogil:
-            core._wrlock()
-            _remove_locked(core, <uint32_t>slot)
-            core._unlock()
+        _take_write_lock(core)  # then removed holding the GIL: O(its layers)
+        _remove_locked(core, <uint32_t>slot)
+        core._unlock()
         core._objs[slot] = None
     finally:
         pthread_mutex_unlock(&core._writer)

@@ -320,6 +320,74 @@ class CacheIndex:
             self._untrack(cache)
             return cache
 
+    def apply(
+        self, upserts: Iterable[ImageCache] = (), removes: Iterable[str] = ()
+    ) -> list[ImageCache]:
+        """Add or replace the ``upserts`` and remove the ``removes``, all at once.
+
+        One write for the whole batch, as a watch delivers it: the caches are
+        prepared first, then the core takes its write lock once, so a match
+        running beside it sees every cache either before the batch or after
+        it, and a writer beside flat-out matching is not slowed to one write
+        per hand-off of the GIL.  All or nothing: an argument that is not an
+        ``ImageCache``, an id that appears twice (in either list) or a
+        remove of an id not in the index raises before anything changes.
+        Returns the removed caches, in the order of ``removes``.
+        """
+        ups = list(upserts) if not isinstance(upserts, ImageCache) else [upserts]
+        ids = [removes] if isinstance(removes, str) else list(removes)
+        seen: set[str] = set()
+        for cache in ups:
+            if not isinstance(cache, ImageCache):
+                raise ValidationError(f"apply upserts ImageCaches, got {type(cache).__name__}")
+            if cache.id in seen:
+                raise ValidationError(f"cache {cache.id!r} appears twice in one apply")
+            seen.add(cache.id)
+        for cache_id in ids:
+            if not isinstance(cache_id, str):
+                raise ValidationError(f"apply removes cache ids, got {type(cache_id).__name__}")
+            if cache_id in seen:
+                raise ValidationError(f"cache {cache_id!r} appears twice in one apply")
+            seen.add(cache_id)
+        rows = [cache_row(c) if c.phase is Phase.READY else None for c in ups]
+        with self._write:
+            gone: list[ImageCache] = []
+            for cache_id in ids:
+                found = self._caches.get(cache_id)
+                if found is None:
+                    raise UnknownCacheError(f"no image cache {cache_id!r} in the index")
+                gone.append(found)
+            ops: list[tuple[int, Any, tuple[Any, ...] | None]] = []
+            kept: list[int] = []  # the upserts that take a slot, by their place in ops
+            for cache, row in zip(ups, rows):
+                slot = self._slots.get(cache.id, -1)
+                if row is not None:
+                    kept.append(len(ops))
+                    ops.append((slot, cache, row))
+                elif slot >= 0:
+                    ops.append((slot, None, None))
+            for cache_id in ids:
+                slot = self._slots.get(cache_id, -1)
+                if slot >= 0:
+                    ops.append((slot, None, None))
+            slots = self._core.apply(ops) if ops else []
+            # The core has changed: from here on nothing can fail.
+            for cache, row in zip(ups, rows):
+                old = self._caches.get(cache.id)
+                if row is None:  # not Ready: kept, but out of the core
+                    self._slots.pop(cache.id, None)
+                if old is not None:
+                    self._untrack(old)
+                self._caches.put(cache)
+                self._track(cache)
+            for place in kept:
+                self._slots[ops[place][1].id] = slots[place]
+            for cache_id, removed in zip(ids, gone):
+                self._slots.pop(cache_id, None)
+                self._caches.pop(cache_id)
+                self._untrack(removed)
+            return gone
+
     def discard(self, cache_id: str) -> bool:
         """Remove the cache with this id if there is one; tell whether there was."""
         try:
