@@ -1,0 +1,1370 @@
+"""A small, strict Kubernetes API server on loopback, for the tests of the cluster sync.
+
+There is no kube-apiserver on the test machines, so this speaks the parts of its protocol the
+sync and the webhook use, as the real server does, well enough for the official ``kubernetes``
+client to work against it unchanged:
+
+- one global integer revision (etcd's) stamps every write, as a string ``resourceVersion``;
+- lists are read at one revision: ``limit``/``continue`` pages, ``resourceVersion`` with
+  ``resourceVersionMatch`` (``NotOlderThan``, ``Exact``; ``0`` means any), label selectors and
+  field selectors on ``metadata.name``/``metadata.namespace``; a continue token whose revision
+  was compacted, or older than ``page_token_ttl``, gets 410 ``Expired``;
+- watches stream one JSON event per HTTP chunk from a revision, out of a bounded history whose
+  too-old revisions get 410 (an ``ERROR`` event, or an HTTP 410, per option); ``BOOKMARK``
+  events when asked for; ``timeoutSeconds`` ends the stream cleanly;
+- faults a real cluster has: compaction, streams dropped without their final chunk, streams
+  gone silent, a restart on the same port with the state kept, answers of 429/500/...
+  with real ``Status`` bodies and ``Retry-After``.
+
+The tests drive the state from Python (``create``, ``update``, ``delete``: what controllers do
+to etcd) and read what the client asked in ``requests``. Simplifications, on purpose: no
+authentication, no discovery beyond ``/version``, namespaces are deleted at once (no
+``Terminating``), and a ConfigMap may name a namespace that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import copy
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import kubernetes
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource the server serves: its plural, its type and where its objects live."""
+
+    plural: str
+    kind: str
+    group: str
+    version: str
+    namespaced: bool
+    custom: bool  # a custom resource: unstructured, with a status subresource
+
+    @property
+    def api_version(self) -> str:
+        """``group/version``, or ``v1`` for the core group."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """The resource as the API server names it in messages (``imagecaches.eci...``)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+KINDS: dict[str, Kind] = {
+    "imagecaches": Kind("imagecaches", "ImageCache", "eci.alibabacloud.com", "v1", False, True),
+    "configmaps": Kind("configmaps", "ConfigMap", "", "v1", True, False),
+    "namespaces": Kind("namespaces", "Namespace", "", "v1", False, False),
+}
+
+_IMAGECACHES_PREFIX = "/apis/eci.alibabacloud.com/v1/imagecaches"
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_KEY = r"(?:[a-z0-9A-Z.\-]+/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?"
+_LABEL_VALUE = r"(?:[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?)?"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the server received, in the order received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    kind: str | None  # "imagecaches", "configmaps", "namespaces"; None for other paths
+    watch: bool
+    at: float = field(default=0.0, compare=False)  # time.monotonic() when it arrived
+
+    @property
+    def resource_version(self) -> str | None:
+        """The ``resourceVersion`` asked, or None when the query has none."""
+        return self.query.get("resourceVersion")
+
+    @property
+    def is_list(self) -> bool:
+        """A GET of a collection that is not a watch."""
+        return self.method == "GET" and not self.watch and self.kind is not None and \
+            self.path.rstrip("/").endswith("/" + self.kind)
+
+
+class ApiError(Exception):
+    """A failure answered with a ``Status`` body (the message, reason and code of the real
+    API server)."""
+
+    def __init__(self, code: int, reason: str, message: str, *,
+                 details: Obj | None = None, metadata: Obj | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.metadata = metadata or {}
+        self.headers = headers or {}
+
+    def status(self) -> Obj:
+        """The ``Status`` object of this failure."""
+        body: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": self.metadata,
+                     "status": "Failure", "message": self.message, "reason": self.reason,
+                     "code": self.code}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+# The reasons and messages the API server gives each code (k8s.io/apimachinery errors.go).
+_STATUS_TEXT: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "the server rejected our request for an unknown reason"),
+    401: ("Unauthorized", "Unauthorized"),
+    403: ("Forbidden", "forbidden: the server does not allow this request"),
+    404: ("NotFound", "the server could not find the requested resource"),
+    405: ("MethodNotAllowed", "the server does not allow this method on the requested resource"),
+    409: ("Conflict", "the server reported a conflict"),
+    410: ("Expired", "too old resource version"),
+    422: ("Invalid", "the server rejected our request due to an error in our request"),
+    429: ("TooManyRequests", "Too many requests, please try again later."),
+    500: ("InternalError", "Internal error occurred: an error on the server has prevented "
+          "the request from succeeding"),
+    503: ("ServiceUnavailable", "the server is currently unable to handle the request"),
+    504: ("Timeout", "the server was unable to return a response in the time allotted"),
+}
+
+
+def status_error(code: int, message: str | None = None, *,
+                 retry_after: int | None = None) -> ApiError:
+    """An ``ApiError`` with the reason the real server gives ``code`` (and ``Retry-After``)."""
+    reason, default = _STATUS_TEXT.get(code, ("", f"the server responded with status {code}"))
+    details: Obj | None = None
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        details = {"retryAfterSeconds": retry_after}
+        headers["Retry-After"] = str(retry_after)
+    return ApiError(code, reason, message or default, details=details, headers=headers)
+
+
+def _not_found(kind: Kind, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{kind.qualified} "{name}" not found',
+                    details={"name": name, "group": kind.group, "kind": kind.plural})
+
+
+def _invalid(kind: Kind, name: str, field_path: str, message: str) -> ApiError:
+    return ApiError(422, "Invalid", f'{kind.kind} "{name}" is invalid: {field_path}: {message}',
+                    details={"name": name, "group": kind.group, "kind": kind.kind,
+                             "causes": [{"reason": "FieldValueInvalid", "message": message,
+                                         "field": field_path}]})
+
+
+def _invalid_options(field_path: str, message: str) -> ApiError:
+    return ApiError(422, "Invalid",
+                    f'ListOptions.meta.k8s.io "" is invalid: {field_path}: Forbidden: {message}',
+                    details={"group": "meta.k8s.io", "kind": "ListOptions",
+                             "causes": [{"reason": "FieldValueForbidden",
+                                         "message": f"Forbidden: {message}",
+                                         "field": field_path}]})
+
+
+def _conflict(kind: Kind, name: str, why: str) -> ApiError:
+    return ApiError(409, "Conflict",
+                    f'Operation cannot be fulfilled on {kind.qualified} "{name}": {why}',
+                    details={"name": name, "group": kind.group, "kind": kind.plural})
+
+
+def _expired(message: str, metadata: Obj | None = None) -> ApiError:
+    return ApiError(410, "Expired", message, metadata=metadata)
+
+
+def _too_large(rv: int, current: int) -> ApiError:
+    # The server waits a few seconds for a revision it has not reached, then says so.
+    return ApiError(504, "Timeout", f"Too large resource version: {rv}, current: {current}",
+                    details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                         "message": "Too large resource version"}],
+                             "retryAfterSeconds": 1})
+
+
+def _now_timestamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_rv(text: str) -> int:
+    if not text.isdigit() or (len(text) > 1 and text[0] == "0"):
+        raise status_error(400, f"invalid resource version: {text!r}")
+    return int(text)
+
+
+# -- selectors --------------------------------------------------------------------------------
+
+Selector = Callable[[Obj], bool]
+
+_SET_REQUIREMENT = re.compile(rf"^\s*({_LABEL_KEY})\s+(in|notin)\s+\(([^)]*)\)\s*$")
+_EQ_REQUIREMENT = re.compile(rf"^\s*({_LABEL_KEY})\s*(==|=|!=)\s*({_LABEL_VALUE})\s*$")
+_EXISTS_REQUIREMENT = re.compile(rf"^\s*(!?)\s*({_LABEL_KEY})\s*$")
+
+
+def _split_requirements(text: str) -> list[str]:
+    # Commas separate requirements, except inside the parentheses of a set.
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p for p in parts if p.strip()]
+
+
+def parse_label_selector(text: str) -> Selector:
+    """A ``labelSelector`` query (``a=b,c!=d,e in (f,g),!h``) as a predicate on objects."""
+    checks: list[Callable[[dict[str, str]], bool]] = []
+    for part in _split_requirements(text):
+        if m := _SET_REQUIREMENT.match(part):
+            key, op = m.group(1), m.group(3)
+            values = {v.strip() for v in m.group(4).split(",") if v.strip()}
+            if op == "in":
+                checks.append(lambda lb, k=key, vs=values: lb.get(k) in vs)
+            else:
+                checks.append(lambda lb, k=key, vs=values: lb.get(k) not in vs)
+        elif m := _EQ_REQUIREMENT.match(part):
+            key, op, value = m.group(1), m.group(3), m.group(4)
+            if op == "!=":
+                checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
+            else:
+                checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
+        elif m := _EXISTS_REQUIREMENT.match(part):
+            negated, key = m.group(1) == "!", m.group(2)
+            if negated:
+                checks.append(lambda lb, k=key: k not in lb)
+            else:
+                checks.append(lambda lb, k=key: k in lb)
+        else:
+            raise status_error(400, f"unable to parse requirement: {part.strip()!r} in "
+                                    f"labelSelector {text!r}")
+
+    def matches(obj: Obj) -> bool:
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return all(check(labels) for check in checks)
+
+    return matches
+
+
+def parse_field_selector(text: str) -> Selector:
+    """A ``fieldSelector`` query on ``metadata.name`` and ``metadata.namespace``."""
+    checks: list[Callable[[Obj], bool]] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        m = re.match(r"^([A-Za-z.]+)\s*(==|=|!=)\s*(.*)$", part)
+        if not m:
+            raise status_error(400, f"invalid field selector: {part!r}")
+        path, op, value = m.groups()
+        if path not in ("metadata.name", "metadata.namespace"):
+            raise status_error(400, f'"{path}" is not a known field selector: only '
+                                    '"metadata.name", "metadata.namespace"')
+        attr = path.split(".")[1]
+        if op == "!=":
+            checks.append(lambda o, a=attr, v=value: o["metadata"].get(a, "") != v)
+        else:
+            checks.append(lambda o, a=attr, v=value: o["metadata"].get(a, "") == v)
+    return lambda obj: all(check(obj) for check in checks)
+
+
+# -- patches ----------------------------------------------------------------------------------
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: ``patch`` applied to ``target`` (neither is changed)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise status_error(400, f"invalid JSON pointer {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def json_patch(target: Obj, ops: Any) -> Obj:
+    """RFC 6902 JSON patch (add, remove, replace, test) applied to a copy of ``target``."""
+    if not isinstance(ops, list):
+        raise status_error(400, "a JSON patch must be a list of operations")
+    doc: Any = copy.deepcopy(target)
+    for op in ops:
+        if not isinstance(op, dict) or "op" not in op or "path" not in op:
+            raise status_error(400, f"invalid JSON patch operation: {op!r}")
+        parts = _pointer(op["path"])
+        if not parts:
+            raise status_error(422, "a JSON patch may not replace the whole object")
+        parent: Any = doc
+        try:
+            for part in parts[:-1]:
+                parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise status_error(422, f"the JSON patch path {op['path']!r} does not exist") \
+                from None
+        last = parts[-1]
+        try:
+            if op["op"] in ("add", "replace"):
+                if isinstance(parent, list):
+                    index = len(parent) if last == "-" else int(last)
+                    if op["op"] == "add":
+                        parent.insert(index, copy.deepcopy(op["value"]))
+                    else:
+                        parent[index] = copy.deepcopy(op["value"])
+                else:
+                    if op["op"] == "replace" and last not in parent:
+                        raise KeyError(last)
+                    parent[last] = copy.deepcopy(op["value"])
+            elif op["op"] == "remove":
+                del parent[int(last) if isinstance(parent, list) else last]
+            elif op["op"] == "test":
+                here = parent[int(last)] if isinstance(parent, list) else parent[last]
+                if here != op["value"]:
+                    raise status_error(422, f"the JSON patch test at {op['path']!r} failed")
+            else:
+                raise status_error(422, f"JSON patch operation {op['op']!r} is not supported")
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise status_error(422, f"the JSON patch path {op['path']!r} does not exist") \
+                from None
+    if not isinstance(doc, dict):
+        raise status_error(422, "the patched object is not an object")
+    return doc
+
+
+# -- the store --------------------------------------------------------------------------------
+
+Key = tuple[str, str]  # (namespace or "", name): the order of etcd's keys
+
+
+@dataclass
+class _Event:
+    rv: int
+    kind: str
+    type: str  # ADDED, MODIFIED, DELETED
+    key: Key
+    obj: Obj  # the object after the write (for DELETED: its last state, at this rv)
+    prev: Obj | None  # the object before it (None for ADDED)
+
+
+@dataclass
+class _Watch:
+    kind: str
+    namespace: str | None
+    selects: Selector
+    bookmarks: bool
+    deadline: float | None  # time.monotonic() at which the stream ends cleanly
+    connection: socket.socket
+    pending: list[bytes] = field(default_factory=list)
+    next_bookmark: float | None = None
+    silenced: bool = False
+    dropped: bool = False
+
+
+def _line(event_type: str, obj: Obj) -> bytes:
+    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+@dataclass
+class _FailRule:
+    status: int
+    times: int
+    retry_after: int | None
+    match: Callable[[Request], bool] | None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeApiServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up, or a stream this fixture dropped: nothing to report.
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._connection_opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._connection_closed(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _dispatch(self) -> None:
+        self.server.fake._handle(self)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+
+class FakeApiServer:
+    """The API server of one small cluster, on 127.0.0.1 (see the module's docstring).
+
+    ``history``: events kept for watches and paged lists; older revisions get 410.
+    ``bookmark_interval``: seconds between BOOKMARKs on each watch that allows them (None:
+    only when ``bookmark()`` is called, and one as a stream times out).
+    ``page_token_ttl``: seconds a continue token lives (None: until its revision is compacted).
+    ``watch_error_as_event``: a watch from a compacted revision gets 200 and an ERROR event
+    (True, as the watch cache answers), or an HTTP 410 (False).
+    """
+
+    def __init__(self, *, history: int = 1000, bookmark_interval: float | None = None,
+                 page_token_ttl: float | None = None, watch_error_as_event: bool = True) -> None:
+        if history < 0:
+            raise ValueError("history must be >= 0")
+        self.history = history
+        self.bookmark_interval = bookmark_interval
+        self.page_token_ttl = page_token_ttl
+        self.watch_error_as_event = watch_error_as_event
+        self.requests: list[Request] = []
+        self._lock = threading.Condition(threading.RLock())
+        self._rv = 0
+        self._compacted = 0  # the newest revision no longer in the history
+        self._events: deque[_Event] = deque()
+        self._store: dict[str, dict[Key, Obj]] = {name: {} for name in KINDS}
+        self._watches: list[_Watch] = []
+        self._fail_rules: list[_FailRule] = []
+        self._error_events: deque[int] = deque()
+        self._connections: set[socket.socket] = set()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    # -- life -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen on 127.0.0.1: a free port the first time, the same port after a stop."""
+        if self._httpd is not None:
+            raise RuntimeError("the fake API server is already started")
+        httpd = _Server(("127.0.0.1", self._port or 0), _Handler, bind_and_activate=False)
+        httpd.fake = self
+        try:
+            httpd.server_bind()
+            httpd.server_activate()
+        except OSError:
+            httpd.server_close()
+            raise
+        self._port = httpd.server_address[1]
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"fake-apiserver-{self._port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Close the listener and every open connection (watch streams end abruptly)."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        self._httpd = self._thread = None
+        httpd.shutdown()
+        httpd.server_close()
+        with self._lock:
+            for watch in self._watches:
+                watch.dropped = True
+            connections = list(self._connections)
+            self._lock.notify_all()
+        for conn in connections:
+            _shutdown(conn)
+        if thread is not None:
+            thread.join(timeout=2.0)
+        deadline = time.monotonic() + 2.0
+        with self._lock:
+            while self._connections and time.monotonic() < deadline:
+                self._lock.wait(0.05)
+
+    def restart(self) -> None:
+        """Stop, then start on the same port; objects and revisions are kept (etcd persists)."""
+        self.stop()
+        self.start()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        if self._port is None:
+            raise RuntimeError("the fake API server has not been started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (kept across restarts)."""
+        if self._port is None:
+            raise RuntimeError("the fake API server has not been started")
+        return self._port
+
+    def api_client(self) -> kubernetes.client.ApiClient:
+        """A new client of the official library configured for this server (no auth)."""
+        configuration = kubernetes.client.Configuration()
+        configuration.host = self.url
+        return kubernetes.client.ApiClient(configuration)
+
+    def __enter__(self) -> FakeApiServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> int:
+        """The current revision (of the last write, 0 before any)."""
+        with self._lock:
+            return self._rv
+
+    def create(self, kind: str, obj: Obj) -> Obj:
+        """Store a new object (as a controller would, its status included); returns it with
+        uid, resourceVersion and creationTimestamp set."""
+        with self._lock:
+            return copy.deepcopy(self._create(_kind(kind), obj, keep_status=True))
+
+    def update(self, kind: str, obj: Obj) -> Obj:
+        """Replace the object of that name (and namespace), whatever its resourceVersion;
+        keeps its uid and creationTimestamp, bumps its resourceVersion."""
+        with self._lock:
+            k = _kind(kind)
+            key = _key_of(k, obj)
+            current = self._store[kind].get(key)
+            if current is None:
+                raise KeyError(f"{kind} {_show(key)} does not exist")
+            return copy.deepcopy(self._replace(k, current, copy.deepcopy(obj)))
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> Obj:
+        """Remove an object; returns its last state (at the revision of the delete)."""
+        with self._lock:
+            k = _kind(kind)
+            key = (namespace or "" if k.namespaced else "", name)
+            if key not in self._store[kind]:
+                raise KeyError(f"{kind} {_show(key)} does not exist")
+            return copy.deepcopy(self._delete(k, key))
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        """The stored object, or None."""
+        with self._lock:
+            k = _kind(kind)
+            found = self._store[kind].get((namespace or "" if k.namespaced else "", name))
+            return copy.deepcopy(found) if found is not None else None
+
+    def objects(self, kind: str) -> list[Obj]:
+        """The current objects of a kind, in key order (what a client should converge to)."""
+        _kind(kind)
+        with self._lock:
+            return [copy.deepcopy(self._store[kind][key]) for key in sorted(self._store[kind])]
+
+    def _create(self, kind: Kind, obj: Obj, *, keep_status: bool) -> Obj:
+        stored = _as_object(kind, obj)
+        meta = stored.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        name = meta.get("name")
+        if not isinstance(name, str) or not name:
+            raise _invalid(kind, "", "metadata.name", "Required value: name or generateName "
+                                                      "is required")
+        pattern = _DNS_LABEL if kind.plural == "namespaces" else _DNS_SUBDOMAIN
+        if len(name) > 253 or not pattern.match(name):
+            raise _invalid(kind, name, "metadata.name",
+                           f'Invalid value: "{name}": a lowercase RFC 1123 name must consist '
+                           "of lower case alphanumeric characters, '-' or '.'")
+        if kind.namespaced:
+            meta["namespace"] = meta.get("namespace") or "default"
+        else:
+            meta.pop("namespace", None)
+        key = _key_of(kind, stored)
+        if key in self._store[kind.plural]:
+            raise ApiError(409, "AlreadyExists", f'{kind.qualified} "{name}" already exists',
+                           details={"name": name, "group": kind.group, "kind": kind.plural})
+        if kind.custom and not keep_status:
+            stored.pop("status", None)  # the status subresource owns it
+        for server_field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            meta.pop(server_field, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = _now_timestamp()
+        if kind.custom:
+            meta["generation"] = 1
+        if kind.plural == "namespaces":
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+            stored.setdefault("spec", {"finalizers": ["kubernetes"]})
+            stored["status"] = {"phase": "Active"}
+        self._write(kind, "ADDED", key, stored, None)
+        return stored
+
+    def _replace(self, kind: Kind, current: Obj, new: Obj, *, keep_status: bool = True,
+                 only_status: bool = False) -> Obj:
+        stored = _as_object(kind, new)
+        meta = stored.setdefault("metadata", {})
+        old_meta = current["metadata"]
+        for kept in ("name", "namespace", "uid", "creationTimestamp", "generateName"):
+            if kept in old_meta:
+                meta[kept] = old_meta[kept]
+            else:
+                meta.pop(kept, None)
+        if only_status:
+            stored = dict(copy.deepcopy(current), status=stored.get("status"))
+            meta = stored["metadata"]
+        elif kind.custom and not keep_status:
+            if "status" in current:
+                stored["status"] = copy.deepcopy(current["status"])
+            else:
+                stored.pop("status", None)
+        if kind.plural == "namespaces":
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+        if kind.custom:
+            generation = old_meta.get("generation", 1)
+            if _spec_of(stored) != _spec_of(current):
+                generation += 1
+            meta["generation"] = generation
+        self._write(kind, "MODIFIED", _key_of(kind, stored), stored, current)
+        return stored
+
+    def _delete(self, kind: Kind, key: Key) -> Obj:
+        current = self._store[kind.plural][key]
+        last = copy.deepcopy(current)
+        self._write(kind, "DELETED", key, last, current)
+        return last
+
+    def _write(self, kind: Kind, event_type: str, key: Key, obj: Obj, prev: Obj | None) -> None:
+        # One revision per write, shared by every kind, as etcd's.
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        if event_type == "DELETED":
+            del self._store[kind.plural][key]
+        else:
+            self._store[kind.plural][key] = obj
+        event = _Event(self._rv, kind.plural, event_type, key, obj, prev)
+        self._events.append(event)
+        while len(self._events) > self.history:
+            self._compacted = self._events.popleft().rv
+        line: bytes | None = None
+        for watch in self._watches:
+            if watch.kind != kind.plural or watch.dropped:
+                continue
+            event_line = self._event_for(watch, event)
+            if event_line is None:
+                continue
+            if event_line[0] == event_type:
+                line = line or _line(event_type, obj)
+                watch.pending.append(line)
+            else:
+                watch.pending.append(_line(*event_line))
+        self._lock.notify_all()
+
+    @staticmethod
+    def _event_for(watch: _Watch, event: _Event) -> tuple[str, Obj] | None:
+        """The event a watch with selectors sees: an object that starts (or stops) matching
+        is ADDED (or DELETED) for it, as the API server's filtered watch does."""
+        def seen(obj: Obj | None) -> bool:
+            if obj is None:
+                return False
+            if watch.namespace is not None and obj["metadata"].get("namespace") != \
+                    watch.namespace:
+                return False
+            return watch.selects(obj)
+        now = event.type != "DELETED" and seen(event.obj)
+        before = seen(event.prev)
+        if event.type == "DELETED":
+            return ("DELETED", event.obj) if before else None
+        if now and before:
+            return ("MODIFIED", event.obj)
+        if now:
+            return ("ADDED", event.obj)
+        if before:
+            # It left the selection: the watcher sees it deleted, in its new state.
+            return ("DELETED", event.obj)
+        return None
+
+    def _state_at(self, kind: str, rv: int) -> dict[Key, Obj]:
+        """The objects of a kind as they were at revision ``rv`` (undoing the later events)."""
+        if rv < self._compacted:
+            raise _expired(f"too old resource version: {rv} ({self._compacted})")
+        state = dict(self._store[kind])
+        for event in reversed(self._events):
+            if event.rv <= rv:
+                break
+            if event.kind != kind:
+                continue
+            if event.prev is None:
+                state.pop(event.key, None)
+            else:
+                state[event.key] = event.prev
+        return state
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def compact(self, keep: int = 0) -> None:
+        """Drop the history but its last ``keep`` events: watches from older revisions, and
+        continue tokens of older lists, now get 410."""
+        with self._lock:
+            while len(self._events) > keep:
+                self._compacted = self._events.popleft().rv
+            if not self._events:
+                self._compacted = self._rv
+
+    def drop_watches(self) -> None:
+        """Close every open watch stream at once, without its final chunk."""
+        with self._lock:
+            for watch in self._watches:
+                watch.dropped = True
+                _shutdown(watch.connection)
+            self._lock.notify_all()
+        self._wait_watches_gone()
+
+    def silence_watches(self) -> None:
+        """The open streams stay open but send nothing (no event, no bookmark, no timeout)
+        until they are dropped or the server stops; later watches are not silenced."""
+        with self._lock:
+            for watch in self._watches:
+                watch.silenced = True
+
+    def bookmark(self) -> None:
+        """Send a BOOKMARK now on every open watch that allows them."""
+        with self._lock:
+            for watch in self._watches:
+                if watch.bookmarks and not watch.dropped:
+                    watch.pending.append(self._bookmark_line(watch.kind))
+            self._lock.notify_all()
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: int | None = None,
+                  match: Callable[[Request], bool] | None = None) -> None:
+        """Answer the next ``times`` requests that ``match`` (all, by default) with ``status``
+        and its ``Status`` body (and ``Retry-After`` when given), as the API server does."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._fail_rules.append(_FailRule(status, times, retry_after, match))
+
+    def error_event_next_watch(self, code: int = 410) -> None:
+        """The next watch gets 200, one ERROR event (a Status of this code), then its end."""
+        with self._lock:
+            self._error_events.append(code)
+
+    # -- what the client asked ----------------------------------------------------------------
+
+    def wait_for(self, predicate: Callable[[list[Request]], bool],
+                 timeout: float = 5.0) -> bool:
+        """Wait until ``predicate(requests)`` holds; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                if predicate(list(self.requests)):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(min(left, 0.05))
+
+    def wait_watchers(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until exactly ``count`` watch streams are open; False after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self._watches) != count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(min(left, 0.05))
+            return True
+
+    @property
+    def watchers(self) -> int:
+        """How many watch streams are open now."""
+        with self._lock:
+            return len(self._watches)
+
+    def _wait_watches_gone(self, timeout: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while any(w.dropped for w in self._watches) and time.monotonic() < deadline:
+                self._lock.wait(0.02)
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _connection_opened(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(conn)
+
+    def _connection_closed(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+            self._lock.notify_all()
+
+    def _handle(self, handler: _Handler) -> None:
+        url = urlsplit(handler.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        path = url.path
+        route = _route(path)
+        watch = query.get("watch", "") in ("true", "1")
+        request = Request(handler.command, path, query, route.kind.plural if route else None,
+                          watch and handler.command == "GET", time.monotonic())
+        body = b""
+        length = int(handler.headers.get("Content-Length") or 0)
+        if length:
+            body = handler.rfile.read(length)
+        with self._lock:
+            self.requests.append(request)
+            self._lock.notify_all()
+            rule = self._take_fail_rule(request)
+        try:
+            if rule is not None:
+                raise status_error(rule.status, retry_after=rule.retry_after)
+            if path == "/version" and handler.command == "GET":
+                self._send_json(handler, 200, {"major": "1", "minor": "35",
+                                               "gitVersion": "v1.35.0-fastmatch-fixture"})
+                return
+            if route is None:
+                raise status_error(404)
+            if request.watch:
+                self._serve_watch(handler, route, query)
+                return
+            code, answer = self._serve(handler.command, route, query, body,
+                                       handler.headers.get("Content-Type", ""))
+            self._send_json(handler, code, answer)
+        except ApiError as error:
+            self._send_json(handler, error.code, error.status(), error.headers)
+        except OSError:
+            handler.close_connection = True
+
+    def _take_fail_rule(self, request: Request) -> _FailRule | None:
+        for rule in self._fail_rules:
+            if rule.match is None or rule.match(request):
+                rule.times -= 1
+                if rule.times == 0:
+                    self._fail_rules.remove(rule)
+                return rule
+        return None
+
+    @staticmethod
+    def _send_json(handler: _Handler, code: int, body: Obj,
+                   headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        handler.send_response(code)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("Cache-Control", "no-cache, private")
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _serve(self, method: str, route: _Route, query: dict[str, str], body: bytes,
+               content_type: str) -> tuple[int, Obj]:
+        kind = route.kind
+        if route.name is None:
+            if method == "GET":
+                if route.subresource:
+                    raise status_error(404)
+                return 200, self._list(route, query)
+            if method == "POST" and (route.namespace is not None or not kind.namespaced):
+                obj = _json_body(body)
+                _check_type(kind, obj)
+                if kind.namespaced:
+                    given = obj.get("metadata", {}).get("namespace")
+                    if given and given != route.namespace:
+                        raise status_error(400, "the namespace of the provided object does not "
+                                                "match the namespace sent on the request")
+                    obj.setdefault("metadata", {})["namespace"] = route.namespace
+                with self._lock:
+                    if query.get("dryRun") == "All":
+                        if _key_of(kind, obj) in self._store[kind.plural]:
+                            raise ApiError(409, "AlreadyExists", f'{kind.qualified} '
+                                           f'"{obj["metadata"].get("name")}" already exists')
+                        return 201, _as_object(kind, obj)
+                    return 201, copy.deepcopy(self._create(kind, obj, keep_status=False))
+            raise status_error(405)
+        key = (route.namespace or "", route.name)
+        with self._lock:
+            current = self._store[kind.plural].get(key)
+            if current is None:
+                raise _not_found(kind, route.name)
+            if route.subresource not in (None, "status") or (
+                    route.subresource == "status" and not kind.custom):
+                raise status_error(404)
+            if method == "GET":
+                return 200, copy.deepcopy(current)
+            if method == "DELETE":
+                self._check_preconditions(kind, current, body)
+                last = self._delete(kind, key)
+                if kind.custom or kind.plural == "namespaces":
+                    return 200, copy.deepcopy(last)
+                return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                             "status": "Success",
+                             "details": {"name": route.name, "kind": kind.plural,
+                                         "uid": last["metadata"]["uid"]}}
+            if method == "PUT":
+                obj = _json_body(body)
+                _check_type(kind, obj)
+                name = obj.get("metadata", {}).get("name")
+                if name != route.name:
+                    raise status_error(400, f"the name of the object ({name}) does not match "
+                                            f"the name on the URL ({route.name})")
+            elif method == "PATCH":
+                patch = _json_body(body, allow_list=True)
+                media = content_type.split(";")[0].strip()
+                if media == "application/json-patch+json":
+                    obj = json_patch(current, patch)
+                elif media == "application/merge-patch+json" or (
+                        media == "application/strategic-merge-patch+json" and not kind.custom):
+                    if not isinstance(patch, dict):
+                        raise status_error(400, "a merge patch must be a JSON object")
+                    obj = merge_patch(current, patch)
+                    if "resourceVersion" not in (patch.get("metadata") or {}):
+                        # A patch without a resourceVersion applies to the current one.
+                        obj["metadata"]["resourceVersion"] = current["metadata"][
+                            "resourceVersion"]
+                else:
+                    raise ApiError(415, "UnsupportedMediaType",
+                                   f"the body of the request was in an unknown format - "
+                                   f"accepted media types include: application/json-patch+json, "
+                                   f"application/merge-patch+json, application/apply-patch+yaml"
+                                   f" (got {media!r})")
+            else:
+                raise status_error(405)
+            given_rv = obj.get("metadata", {}).get("resourceVersion")
+            if given_rv in (None, ""):
+                if kind.custom:
+                    raise _invalid(kind, route.name, "metadata.resourceVersion",
+                                   "Invalid value: 0x0: must be specified for an update")
+            elif given_rv != current["metadata"]["resourceVersion"]:
+                raise _conflict(kind, route.name, "the object has been modified; please apply "
+                                "your changes to the latest version and try again")
+            if query.get("dryRun") == "All":
+                return 200, obj
+            stored = self._replace(kind, current, obj, keep_status=not kind.custom,
+                                   only_status=route.subresource == "status")
+            return 200, copy.deepcopy(stored)
+
+    @staticmethod
+    def _check_preconditions(kind: Kind, current: Obj, body: bytes) -> None:
+        if not body.strip():
+            return
+        options = _json_body(body)
+        pre = options.get("preconditions") or {}
+        meta = current["metadata"]
+        name = meta["name"]
+        if pre.get("uid") and pre["uid"] != meta["uid"]:
+            raise _conflict(kind, name, f"Precondition failed: UID in precondition: "
+                                        f"{pre['uid']}, UID in object meta: {meta['uid']}")
+        if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
+            raise _conflict(kind, name, "Precondition failed: ResourceVersion in precondition: "
+                                        f"{pre['resourceVersion']}, ResourceVersion in object "
+                                        f"meta: {meta['resourceVersion']}")
+
+    def _selection(self, route: _Route, query: dict[str, str]) -> Selector:
+        labels = parse_label_selector(query.get("labelSelector", ""))
+        fields = parse_field_selector(query.get("fieldSelector", ""))
+        namespace = route.namespace
+
+        def selects(obj: Obj) -> bool:
+            if namespace is not None and obj["metadata"].get("namespace") != namespace:
+                return False
+            return labels(obj) and fields(obj)
+        return selects
+
+    def _list(self, route: _Route, query: dict[str, str]) -> Obj:
+        kind = route.kind
+        selects = self._selection(route, query)
+        rv_text = query.get("resourceVersion", "")
+        match = query.get("resourceVersionMatch", "")
+        token = query.get("continue", "")
+        limit_text = query.get("limit", "")
+        if match:
+            if not rv_text:
+                raise _invalid_options("resourceVersionMatch", "resourceVersionMatch is "
+                                       "forbidden unless resourceVersion is provided")
+            if token:
+                raise _invalid_options("resourceVersionMatch", "resourceVersionMatch is "
+                                       "forbidden when continue is provided")
+            if match not in ("Exact", "NotOlderThan"):
+                raise ApiError(422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: '
+                               f'resourceVersionMatch: Unsupported value: "{match}": supported '
+                               'values: "Exact", "NotOlderThan", ""')
+            if match == "Exact" and rv_text == "0":
+                raise _invalid_options("resourceVersionMatch", 'resourceVersionMatch "exact" '
+                                       'is forbidden for resourceVersion "0"')
+        if "sendInitialEvents" in query:
+            raise _invalid_options("sendInitialEvents", "sendInitialEvents is forbidden for "
+                                                        "list")
+        limit = 0
+        if limit_text:
+            if not limit_text.lstrip("-").isdigit():
+                raise status_error(400, f"invalid limit: {limit_text!r}")
+            limit = max(int(limit_text), 0)
+        with self._lock:
+            start: Key | None = None
+            issued = time.time()
+            if token:
+                if rv_text not in ("", "0"):
+                    raise status_error(400, "specifying resource version is not allowed when "
+                                            "using continue")
+                rv, start, issued = _decode_continue(token)
+                expired = rv < self._compacted or (
+                    self.page_token_ttl is not None and time.time() - issued >
+                    self.page_token_ttl)
+                if expired:
+                    remaining = [k for k in self._store[kind.plural] if k >= start]
+                    metadata: Obj = {}
+                    if remaining:
+                        metadata["continue"] = _encode_continue(self._rv, start, time.time())
+                    raise _expired(
+                        "The provided continue parameter is too old to display a consistent "
+                        "list result. You can start a new list without the continue parameter,"
+                        " or use the continue token in this response to retrieve the remainder "
+                        "of the results. Continuing with the provided token results in an "
+                        "inconsistent list - objects that were created, modified, or deleted "
+                        "between the time the first chunk was returned and now may show up in "
+                        "the list.", metadata)
+                state = self._state_at(kind.plural, rv)
+            elif rv_text in ("", "0"):
+                rv, state = self._rv, self._store[kind.plural]
+            else:
+                rv = _parse_rv(rv_text)
+                if rv > self._rv:
+                    raise _too_large(rv, self._rv)
+                exact = match == "Exact" or (not match and limit > 0)
+                if exact:
+                    try:
+                        state = self._state_at(kind.plural, rv)
+                    except ApiError:
+                        raise _expired("The resourceVersion for the provided list is too old.") \
+                            from None
+                else:
+                    rv, state = self._rv, self._store[kind.plural]
+            keys = sorted(k for k in state if start is None or k >= start)
+            items: list[Obj] = []
+            next_key: Key | None = None
+            matched_after = 0
+            for k in keys:
+                obj = state[k]
+                if not selects(obj):
+                    continue
+                if limit and len(items) >= limit:
+                    if next_key is None:
+                        next_key = k
+                    matched_after += 1
+                    continue
+                items.append(obj)
+            items = copy.deepcopy(items)
+        if not kind.custom:
+            # Lists of built-in types carry the type on the list alone, as the server's encoder.
+            for item in items:
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+        metadata = {"resourceVersion": str(rv)}
+        if next_key is not None:
+            metadata["continue"] = _encode_continue(rv, next_key, issued)
+            if not query.get("labelSelector") and not query.get("fieldSelector"):
+                metadata["remainingItemCount"] = matched_after
+        return {"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
+                "metadata": metadata, "items": items}
+
+    def _bookmark_line(self, kind: str, annotations: dict[str, str] | None = None) -> bytes:
+        k = KINDS[kind]
+        meta: Obj = {"resourceVersion": str(self._rv), "creationTimestamp": None}
+        if annotations:
+            meta["annotations"] = annotations
+        return _line("BOOKMARK", {"kind": k.kind, "apiVersion": k.api_version, "metadata": meta})
+
+    def _open_watch(self, handler: _Handler, route: _Route, query: dict[str, str]) -> _Watch:
+        """Check a watch request and register it with what it must be sent first."""
+        selects = self._selection(route, query)
+        rv_text = query.get("resourceVersion", "")
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        initial = query.get("sendInitialEvents")
+        match = query.get("resourceVersionMatch", "")
+        if query.get("continue"):
+            raise _invalid_options("continue", "continue is forbidden for watch")
+        if initial is not None:
+            if match != "NotOlderThan":
+                raise _invalid_options("resourceVersionMatch", "sendInitialEvents requires "
+                                       "setting resourceVersionMatch to NotOlderThan")
+            if initial in ("true", "1") and not bookmarks:
+                raise _invalid_options("allowWatchBookmarks", "allowWatchBookmarks must be "
+                                       "true when sendInitialEvents is set")
+        elif match:
+            raise _invalid_options("resourceVersionMatch", "resourceVersionMatch is forbidden "
+                                   "for watch unless sendInitialEvents is provided")
+        timeout: float | None = None
+        if query.get("timeoutSeconds"):
+            if not query["timeoutSeconds"].isdigit():
+                raise status_error(400, f"invalid timeoutSeconds: {query['timeoutSeconds']!r}")
+            timeout = float(query["timeoutSeconds"])
+        now = time.monotonic()
+        watch = _Watch(route.kind.plural, route.namespace, selects, bookmarks,
+                       now + timeout if timeout else None, handler.connection)
+        if bookmarks and self.bookmark_interval:
+            watch.next_bookmark = now + self.bookmark_interval
+        with self._lock:
+            if initial is not None or rv_text in ("", "0"):
+                if rv_text not in ("", "0") and _parse_rv(rv_text) > self._rv:
+                    raise _too_large(_parse_rv(rv_text), self._rv)
+                if initial is None or initial in ("true", "1"):
+                    # From now (or from any state): the current objects as synthetic ADDED
+                    # events, in key order, not in revision order.
+                    for key in sorted(self._store[watch.kind]):
+                        obj = self._store[watch.kind][key]
+                        if selects(obj):
+                            watch.pending.append(_line("ADDED", obj))
+                if initial in ("true", "1"):
+                    watch.pending.append(self._bookmark_line(
+                        watch.kind, {"k8s.io/initial-events-end": "true"}))
+            else:
+                rv = _parse_rv(rv_text)
+                if rv < self._compacted:
+                    raise _expired(f"too old resource version: {rv} ({self._compacted})")
+                for event in self._events:
+                    if event.rv > rv and event.kind == watch.kind:
+                        seen = self._event_for(watch, event)
+                        if seen is not None:
+                            watch.pending.append(_line(*seen))
+            self._watches.append(watch)
+            self._lock.notify_all()
+        return watch
+
+    def _serve_watch(self, handler: _Handler, route: _Route, query: dict[str, str]) -> None:
+        with self._lock:
+            error_code = self._error_events.popleft() if self._error_events else None
+        watch: _Watch | None = None
+        try:
+            try:
+                if error_code is not None:
+                    raise status_error(error_code) if error_code != 410 else \
+                        _expired(f"too old resource version: {query.get('resourceVersion')}")
+                watch = self._open_watch(handler, route, query)
+            except ApiError as error:
+                if error.code == 410 and not self.watch_error_as_event and error_code is None:
+                    raise
+                if error.code in (400, 422) and error_code is None:
+                    raise
+                self._start_stream(handler)
+                handler.wfile.write(_chunk(_line("ERROR", error.status())) + b"0\r\n\r\n")
+                return
+            self._start_stream(handler)
+            self._pump(handler, watch)
+        finally:
+            if watch is not None:
+                with self._lock:
+                    self._watches.remove(watch)
+                    self._lock.notify_all()
+
+    @staticmethod
+    def _start_stream(handler: _Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("Cache-Control", "no-cache, private")
+        handler.end_headers()
+
+    def _pump(self, handler: _Handler, watch: _Watch) -> None:
+        """Write the watch's events as they come, until it times out or is dropped."""
+        while True:
+            ending = False
+            with self._lock:
+                while True:
+                    if watch.dropped:
+                        handler.close_connection = True
+                        _shutdown(handler.connection)
+                        return
+                    now = time.monotonic()
+                    if watch.silenced:
+                        self._lock.wait(0.5)
+                        continue
+                    if watch.pending:
+                        batch, watch.pending = watch.pending, []
+                        break
+                    if watch.deadline is not None and now >= watch.deadline:
+                        # The server's own last bookmark lets the client resume from here.
+                        batch = [self._bookmark_line(watch.kind)] if watch.bookmarks else []
+                        ending = True
+                        break
+                    if watch.next_bookmark is not None and now >= watch.next_bookmark:
+                        batch = [self._bookmark_line(watch.kind)]
+                        watch.next_bookmark = now + (self.bookmark_interval or 0)
+                        break
+                    wake = [t for t in (watch.deadline, watch.next_bookmark) if t is not None]
+                    self._lock.wait(min([*wake, now + 0.5]) - now)
+            data = b"".join(_chunk(line) for line in batch)
+            if ending:
+                data += b"0\r\n\r\n"
+            try:
+                handler.wfile.write(data)
+            except OSError:
+                handler.close_connection = True
+                return
+            if ending:
+                return
+
+
+# -- routing and small helpers ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Route:
+    kind: Kind
+    namespace: str | None  # for namespaced kinds: the path's namespace (None: all namespaces)
+    name: str | None
+    subresource: str | None
+
+
+def _route(path: str) -> _Route | None:
+    parts = [p for p in path.split("/") if p]
+    if path.startswith(_IMAGECACHES_PREFIX + "/") or path == _IMAGECACHES_PREFIX:
+        rest = parts[4:]
+        if len(rest) > 2:
+            return None
+        return _Route(KINDS["imagecaches"], None, rest[0] if rest else None,
+                      rest[1] if len(rest) > 1 else None)
+    if parts[:2] != ["api", "v1"]:
+        return None
+    rest = parts[2:]
+    if rest == ["configmaps"]:
+        return _Route(KINDS["configmaps"], None, None, None)
+    if rest[:1] == ["namespaces"]:
+        if len(rest) <= 2:
+            return _Route(KINDS["namespaces"], None, rest[1] if len(rest) == 2 else None, None)
+        if rest[2] == "configmaps" and len(rest) <= 4:
+            return _Route(KINDS["configmaps"], rest[1], rest[3] if len(rest) == 4 else None,
+                          None)
+    return None
+
+
+def _kind(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown kind {name!r}: one of {', '.join(KINDS)}") from None
+
+
+def _key_of(kind: Kind, obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    namespace = (meta.get("namespace") or "default") if kind.namespaced else ""
+    return (namespace, meta.get("name") or "")
+
+
+def _show(key: Key) -> str:
+    return f"{key[0]}/{key[1]}" if key[0] else key[1]
+
+
+def _spec_of(obj: Obj) -> Obj:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def _as_object(kind: Kind, obj: Obj) -> Obj:
+    stored = copy.deepcopy(obj)
+    stored["apiVersion"] = kind.api_version
+    stored["kind"] = kind.kind
+    stored["metadata"] = dict(stored.get("metadata") or {})
+    return stored
+
+
+def _check_type(kind: Kind, obj: Obj) -> None:
+    given = obj.get("apiVersion")
+    if given and given != kind.api_version:
+        raise status_error(400, f"the API version in the data ({given}) does not match the "
+                                f"expected API version ({kind.api_version})")
+    if obj.get("kind") and obj["kind"] != kind.kind:
+        raise status_error(400, f"the kind in the data ({obj['kind']}) does not match the "
+                                f"expected kind ({kind.kind})")
+
+
+def _json_body(body: bytes, *, allow_list: bool = False) -> Any:
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise status_error(400, f"the body of the request is not JSON: {error}") from None
+    if not isinstance(data, dict) and not (allow_list and isinstance(data, list)):
+        raise status_error(400, "the body of the request must be a JSON object")
+    return data
+
+
+def _encode_continue(rv: int, start: Key, issued: float) -> str:
+    # The shape of the API server's token (an etcd key to start from, at a revision); the
+    # issue time is this fixture's, for page_token_ttl.
+    data = {"v": "meta.k8s.io/v1", "rv": rv, "start": _show(start) + "\x00",
+            "issued": round(issued, 3)}
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, Key, float]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        start = str(data["start"]).rstrip("\x00")
+        namespace, _, name = start.rpartition("/")
+        return int(data["rv"]), (namespace, name), float(data["issued"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise status_error(400, "continue key is not valid: invalid continue token") from None
+
+
+def _shutdown(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the peer
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+def imagecache(name: str, images: Iterable[str] = ("nginx:1.25",), *, phase: str = "Ready",
+               cache_id: str | None = None, labels: dict[str, str] | None = None,
+               size_gib: int | None = None) -> Obj:
+    """An ImageCache object (SPEC §6) to hand to ``create``/``update``."""
+    obj: Obj = {"apiVersion": "eci.alibabacloud.com/v1", "kind": "ImageCache",
+                "metadata": {"name": name}, "spec": {"images": list(images)},
+                "status": {"phase": phase}}
+    if labels:
+        obj["metadata"]["labels"] = dict(labels)
+    if size_gib is not None:
+        obj["spec"]["imageCacheSize"] = size_gib
+    if cache_id is not None:
+        obj["status"]["imageCacheId"] = cache_id
+    return obj
+
+
+def configmap(name: str, namespace: str = "default", data: dict[str, str] | None = None) -> Obj:
+    """A ConfigMap object to hand to ``create``/``update``."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace}, "data": dict(data or {})}
+
+
+def namespace(name: str, labels: dict[str, str] | None = None) -> Obj:
+    """A Namespace object to hand to ``create``/``update``."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": dict(labels or {})}}
+
+
+def served(server: FakeApiServer) -> Iterator[FakeApiServer]:
+    """Start ``server``, yield it, and always stop it (the body of the pytest fixture)."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
