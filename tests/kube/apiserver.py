@@ -528,10 +528,17 @@ class FakeApiServer:
             raise RuntimeError("the fake API server has not been started")
         return self._port
 
-    def api_client(self) -> kubernetes.client.ApiClient:
-        """A new client of the official library configured for this server (no auth)."""
+    def api_client(self, **settings: Any) -> kubernetes.client.ApiClient:
+        """A new client of the official library configured for this server (no auth);
+        ``settings`` are set on its ``Configuration`` first (``retries=False``: urllib3 retries
+        nothing, not even a 429 with ``Retry-After``, which by default it sleeps out and
+        retries for a GET)."""
         configuration = kubernetes.client.Configuration()
         configuration.host = self.url
+        for name, value in settings.items():
+            if not hasattr(configuration, name):
+                raise AttributeError(f"kubernetes.client.Configuration has no {name!r}")
+            setattr(configuration, name, value)
         return kubernetes.client.ApiClient(configuration)
 
     def __enter__(self) -> FakeApiServer:
