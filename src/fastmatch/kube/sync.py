@@ -208,6 +208,12 @@ class Reflector:
 
     def run(self) -> None:
         """List, then watch, through every failure, until the sync stops."""
+        try:
+            self._loop()
+        except _Stopped:
+            return
+
+    def _loop(self) -> None:
         need_list = True
         while not self._stop.is_set():
             try:
@@ -263,6 +269,8 @@ class Reflector:
         if response is not None:
             with contextlib.suppress(Exception):  # a socket already gone is what we want
                 response.shutdown()
+            with contextlib.suppress(Exception):
+                response.close()
 
     def _pause(self, seconds: float) -> None:
         self._stats.waited(seconds)
@@ -277,16 +285,21 @@ class Reflector:
         with self._lock:
             self._response = response
         if self._stop.is_set():
-            self._done(response)
+            self._done(response, reuse=False)
             raise _Stopped
         return response
 
-    def _done(self, response: Any) -> None:
+    def _done(self, response: Any, *, reuse: bool = True) -> None:
         with self._lock:
             if self._response is response:
                 self._response = None
+        # A list read to its end leaves a connection to use again; a watch stream cut
+        # or ended is closed, so that the server sees the watcher go.
         with contextlib.suppress(Exception):  # a connection cut by close() cannot go back
-            response.release_conn()
+            if reuse:
+                response.release_conn()
+            else:
+                response.close()
 
     # -- one list -------------------------------------------------------------
 
@@ -362,7 +375,7 @@ class Reflector:
                 raise _Resume from None
             raise _Retry(f"watch dropped: {type(exc).__name__}") from None
         finally:
-            self._done(response)
+            self._done(response, reuse=False)
         if self._stop.is_set():
             raise _Stopped
         if not seen and time.monotonic() - started < _SHORT_WATCH:
