@@ -139,7 +139,10 @@ class ClusterIndex:
         self._queued_lock = threading.Lock()
         self._batch_size = batch_size
         self._follow_profile = bool(profile)
-        self._layers = Layers(catalog, resolver, stats=self._stats, resolved=self._resolved)
+        options = options or SyncOptions()
+        self._layers = Layers(catalog, resolver, stats=self._stats, resolved=self._resolved,
+                              retry_first=options.resolve_retry_initial,
+                              retry_cap=options.resolve_retry_cap)
         self._source = self._layers if catalog is not None or resolver is not None else None
         self._caches = CacheStore(
             self._index, stats=self._stats, layers=self._source,

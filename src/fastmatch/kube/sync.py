@@ -64,6 +64,8 @@ class SyncOptions:
     to open a connection.  ``list_timeout``: the longest wait for a list page's bytes.
     ``watch_seconds``: the range ``timeoutSeconds`` is drawn from.  ``backoff_initial``,
     ``backoff_cap``, ``backoff_reset``: the :class:`Backoff` after failures.
+    ``resolve_retry_initial``, ``resolve_retry_cap``: the wait before asking a layer source
+    again about an image it failed to resolve, doubling to the cap.
     """
 
     page_size: int = 500
@@ -74,12 +76,15 @@ class SyncOptions:
     backoff_initial: float = 0.8
     backoff_cap: float = 30.0
     backoff_reset: float = 120.0
+    resolve_retry_initial: float = 1.0
+    resolve_retry_cap: float = 300.0
 
     def __post_init__(self) -> None:
         if type(self.page_size) is not int or self.page_size < 1:
             raise KubeConfigError(f"page_size must be a positive integer, got {self.page_size!r}")
         for name in ("dead_stream_seconds", "connect_timeout", "list_timeout",
-                     "backoff_initial", "backoff_cap", "backoff_reset"):
+                     "backoff_initial", "backoff_cap", "backoff_reset",
+                     "resolve_retry_initial", "resolve_retry_cap"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise KubeConfigError(f"{name} must be a positive number of seconds, "
