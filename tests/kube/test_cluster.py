@@ -251,7 +251,7 @@ def test_match_pod_applies_the_followed_profile_with_the_namespace_labels(
 
 
 def test_without_profile_nothing_reads_configmaps_or_namespaces(following: Any) -> None:
-    server, ci = following
+    server, _ = following
     assert {r.kind for r in server.requests} == {"imagecaches"}
 
 
@@ -418,7 +418,7 @@ def test_matches_from_threads_during_churn_never_fail_and_see_states_the_server_
             churning = threading.Event()
             churning.set()
 
-            def matcher(seed: int) -> None:
+            def matcher(seed: int, churning: threading.Event = churning) -> None:
                 local = random.Random(seed)
                 while churning.is_set():
                     image = local.choice(IMAGES)
