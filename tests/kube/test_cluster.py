@@ -127,6 +127,18 @@ def test_an_id_given_by_eci_moves_the_cache_from_its_name_to_its_id() -> None:
     assert len(index) == 0 and len(caches) == 0
 
 
+def test_a_change_the_index_cannot_see_is_not_written_again() -> None:
+    caches, index, stats = store()
+    building = cache("a", "nginx:1", phase="Creating", uid="u1", rv="2")
+    caches.apply([("ADDED", building)])
+    held = index["a"]
+    building = cache("a", "nginx:1", phase="Creating", uid="u1", rv="3")
+    building["status"]["progress"] = "40%"
+    assert caches.apply([("MODIFIED", building)]) == 1
+    assert index["a"] is held
+    assert stats.snapshot()["events_applied"] == 2
+
+
 def test_an_unreadable_object_is_kept_out_of_the_index_and_counted() -> None:
     caches, index, stats = store()
     caches.apply([("ADDED", cache("a", "nginx:1", uid="u1", rv="2"))])
@@ -332,6 +344,15 @@ def test_a_small_queue_slows_the_readers_and_loses_nothing(apiserver: FakeApiSer
         for i in range(0, 300, 3):
             apiserver.delete("imagecaches", f"c{i}")
         assert wait(lambda: state_of(ci.index) == server_state(apiserver), 10)
+
+
+def test_without_a_client_nor_any_config_the_error_says_so(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(KubeConfigError, match="no way to reach the API server"):
+        ClusterIndex()
 
 
 def test_bad_arguments_are_refused(apiserver: FakeApiServer) -> None:

@@ -121,7 +121,10 @@ class CacheStore:
         if entry.cache is not None:
             assert new_id is not None
             self._owner[new_id] = name
-            pending[new_id] = entry.cache
+            # ECI rewrites status.progress as a cache builds: a version the index cannot
+            # tell from the one it holds is not written again.
+            if old is None or old.cache != entry.cache or new_id in pending:
+                pending[new_id] = entry.cache
         self._entries[name] = entry
 
     def _release(self, name: str, cache_id: str, pending: dict[str, ImageCache | None]) -> None:
