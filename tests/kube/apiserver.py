@@ -91,6 +91,7 @@ class Request:
     kind: str | None  # "imagecaches", "configmaps", "namespaces"; None for other paths
     watch: bool
     at: float = field(default=0.0, compare=False)  # time.monotonic() when it arrived
+    body: Any = field(default=None, compare=False)  # the JSON body sent (POST, PUT, PATCH)
 
     @property
     def resource_version(self) -> str | None:
@@ -453,13 +454,20 @@ class FakeApiServer:
     ``page_token_ttl``: seconds a continue token lives (None: until its revision is compacted).
     ``watch_error_as_event``: a watch from a compacted revision gets 200 and an ERROR event
     (True, as the watch cache answers), or an HTTP 410 (False).
+    ``watch_buffer``: events a watch may have waiting to be written; one more and the stream
+    is cut, as the API server cuts a watcher too slow to read (None: never).
     """
 
     def __init__(self, *, history: int = 1000, bookmark_interval: float | None = None,
-                 page_token_ttl: float | None = None, watch_error_as_event: bool = True) -> None:
+                 page_token_ttl: float | None = None, watch_error_as_event: bool = True,
+                 watch_buffer: int | None = None) -> None:
         if history < 0:
             raise ValueError("history must be >= 0")
+        if watch_buffer is not None and watch_buffer < 1:
+            raise ValueError("watch_buffer must be >= 1")
         self.history = history
+        self.watch_buffer = watch_buffer
+        self.errors: list[str] = []  # the fixture's own failures (there should be none)
         self.bookmark_interval = bookmark_interval
         self.page_token_ttl = page_token_ttl
         self.watch_error_as_event = watch_error_as_event
@@ -698,6 +706,10 @@ class FakeApiServer:
             line = line if line is not None and seen == event_type else \
                 _text_line(seen, text)
             watch.pending.append(line)
+            if self.watch_buffer is not None and len(watch.pending) > self.watch_buffer:
+                # "Forcing watcher close due to unresponsiveness" (the cacher's words).
+                watch.dropped = True
+                _shutdown(watch.connection)
         self._lock.notify_all()
         return text
 
@@ -848,12 +860,18 @@ class FakeApiServer:
         path = url.path
         route = _route(path)
         watch = query.get("watch", "") in ("true", "1")
-        request = Request(handler.command, path, query, route.kind.plural if route else None,
-                          watch and handler.command == "GET", time.monotonic())
         body = b""
         length = int(handler.headers.get("Content-Length") or 0)
         if length:
             body = handler.rfile.read(length)
+        sent: Any = None
+        if body:
+            try:
+                sent = json.loads(body)
+            except ValueError:
+                sent = body.decode(errors="replace")
+        request = Request(handler.command, path, query, route.kind.plural if route else None,
+                          watch and handler.command == "GET", time.monotonic(), sent)
         with self._lock:
             self.requests.append(request)
             self._lock.notify_all()
@@ -877,6 +895,14 @@ class FakeApiServer:
             self._send_json(handler, error.code, error.status(), error.headers)
         except OSError:
             handler.close_connection = True
+        except Exception as error:
+            # A bug of this fixture, not the client's: answered as the API server's internal
+            # error, and kept for the test to see (the apiserver fixture fails on it).
+            with self._lock:
+                self.errors.append(f"{request.method} {handler.path}: {error!r}")
+            with contextlib.suppress(OSError):
+                self._send_json(handler, 500, status_error(500, f"fixture error: {error!r}")
+                                .status())
 
     def _take_fail_rule(self, request: Request) -> _FailRule | None:
         for rule in self._fail_rules:

@@ -11,5 +11,9 @@ from apiserver import FakeApiServer, served
 
 @pytest.fixture
 def apiserver() -> Iterator[FakeApiServer]:
-    """A started ``FakeApiServer`` with the default options (stopped after the test)."""
-    yield from served(FakeApiServer())
+    """A started ``FakeApiServer`` with the default options (stopped after the test, which
+    fails if the server itself broke while answering)."""
+    server = FakeApiServer()
+    yield from served(server)
+    if server.errors:
+        pytest.fail("the fake API server failed: " + "; ".join(server.errors[:5]))

@@ -498,3 +498,75 @@ def test_a_watch_whose_client_hangs_up_is_closed(caches: FakeApiServer) -> None:
     caches.silence_watches()
     stream.close()  # the client closes its response and the connection
     assert caches.wait_watchers(0, timeout=2)
+
+
+def test_a_watcher_too_slow_to_read_is_cut() -> None:
+    for server in served(FakeApiServer(watch_buffer=5)):
+        w = Watch()
+        stream = w.stream(customs(server).list_cluster_custom_object, *IC,
+                          resource_version="0", timeout_seconds=30, _request_timeout=BOUND)
+        server.create("imagecaches", imagecache("first"))
+        assert next(stream)["raw_object"]["metadata"]["name"] == "first"
+        server.silence_watches()  # nothing is written: the events pile up unread
+        for i in range(6):
+            server.create("imagecaches", imagecache(f"c{i}"))
+        with pytest.raises(urllib3.exceptions.ProtocolError):
+            list(stream)
+        assert server.wait_watchers(0)
+
+
+def test_streaming_list_ends_its_initial_events_with_a_bookmark(
+        apiserver: FakeApiServer) -> None:
+    for name in ("a", "b"):
+        apiserver.create("namespaces", namespace(name))
+    apiserver.create("configmaps", configmap("later"))  # rv 3, another kind
+    core = CoreV1Api(apiserver.api_client())
+    w = Watch()
+    events = []
+    for event in w.stream(core.list_namespace, send_initial_events=True,
+                          allow_watch_bookmarks=True, resource_version_match="NotOlderThan",
+                          timeout_seconds=2, _request_timeout=BOUND):
+        events.append(event)
+        if len(events) == 3:
+            w.stop()
+    assert [e["type"] for e in events] == ["ADDED", "ADDED", "BOOKMARK"]
+    end = events[-1]["raw_object"]["metadata"]
+    assert end["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert end["resourceVersion"] == "3"
+    with pytest.raises(ApiException) as caught:  # the API server's validation
+        next(Watch().stream(core.list_namespace, send_initial_events=True,
+                            timeout_seconds=1, _request_timeout=BOUND))
+    assert caught.value.status == 422
+
+
+def test_bad_requests_get_the_api_servers_status(apiserver: FakeApiServer) -> None:
+    api = customs(apiserver)
+    with pytest.raises(ApiException) as selector:
+        api.list_cluster_custom_object(*IC, label_selector="a in b")
+    assert selector.value.status == 400 and status_of(selector.value)["reason"] == "BadRequest"
+    with pytest.raises(ApiException) as token:
+        api.list_cluster_custom_object(*IC, _continue="not-a-token")
+    assert token.value.status == 400
+    with pytest.raises(ApiException) as name:
+        api.create_cluster_custom_object(*IC, imagecache("Not_A_Name"))
+    assert name.value.status == 422 and status_of(name.value)["reason"] == "Invalid"
+    with pytest.raises(ApiException) as path:
+        api.list_cluster_custom_object("eci.alibabacloud.com", "v1", "pods")
+    assert path.value.status == 404
+    assert apiserver.resource_version == 0 and apiserver.errors == []
+
+
+def test_the_log_keeps_what_was_sent_and_core_deletes_answer_a_status(
+        apiserver: FakeApiServer) -> None:
+    core = CoreV1Api(apiserver.api_client())
+    apiserver.create("configmaps", configmap("eci-profile", "kube-system"))
+    patched = core.patch_namespaced_config_map("eci-profile", "kube-system",
+                                               [{"op": "add", "path": "/data/selectors",
+                                                 "value": "[]"}])
+    assert patched.data == {"selectors": "[]"}
+    assert apiserver.requests[-1].body == [{"op": "add", "path": "/data/selectors",
+                                            "value": "[]"}]
+    deleted = core.delete_namespaced_config_map("eci-profile", "kube-system")
+    assert (deleted["kind"], deleted["status"]) == ("Status", "Success")
+    assert deleted["details"]["name"] == "eci-profile"
+    assert apiserver.objects("configmaps") == []
