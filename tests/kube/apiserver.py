@@ -576,9 +576,20 @@ class FakeApiServer:
 
     def create(self, kind: str, obj: Obj) -> Obj:
         """Store a new object (as a controller would, its status included); returns it with
-        uid, resourceVersion and creationTimestamp set."""
+        uid, resourceVersion and creationTimestamp set (a creationTimestamp given is kept
+        here, to make old objects; over HTTP the server sets it). An existing name raises
+        ``ApiError`` 409 AlreadyExists."""
         with self._lock:
-            return json.loads(self._create(_kind(kind), obj, keep_status=True))
+            return json.loads(self._create(_kind(kind), obj, trusted=True))
+
+    def patch(self, kind: str, name: str, patch: Obj, namespace: str | None = None) -> Obj:
+        """Apply a JSON merge patch (RFC 7386) to the stored object, as ``update`` does."""
+        with self._lock:
+            k = _kind(kind)
+            current = self._store[kind].get(_key(k, name, namespace))
+            if current is None:
+                raise KeyError(f"{kind} {_show(_key(k, name, namespace))} does not exist")
+            return json.loads(self._replace(k, current, merge_patch(current, patch)))
 
     def update(self, kind: str, obj: Obj) -> Obj:
         """Replace the object of that name (and namespace), whatever its resourceVersion;
@@ -595,7 +606,7 @@ class FakeApiServer:
         """Remove an object; returns its last state (at the revision of the delete)."""
         with self._lock:
             k = _kind(kind)
-            key = (namespace or "" if k.namespaced else "", name)
+            key = _key(k, name, namespace)
             if key not in self._store[kind]:
                 raise KeyError(f"{kind} {_show(key)} does not exist")
             return json.loads(self._delete(k, key))
@@ -604,7 +615,7 @@ class FakeApiServer:
         """The stored object, or None."""
         with self._lock:
             k = _kind(kind)
-            found = self._store[kind].get((namespace or "" if k.namespaced else "", name))
+            found = self._store[kind].get(_key(k, name, namespace))
             return _clone(found) if found is not None else None
 
     def objects(self, kind: str) -> list[Obj]:
@@ -613,7 +624,9 @@ class FakeApiServer:
         with self._lock:
             return [_clone(self._store[kind][key]) for key in sorted(self._store[kind])]
 
-    def _create(self, kind: Kind, obj: Obj, *, keep_status: bool) -> str:
+    def _create(self, kind: Kind, obj: Obj, *, trusted: bool) -> str:
+        # trusted: written to the store from Python (a controller's write, status and
+        # creationTimestamp as given); else a client's POST, as the API server takes it.
         stored = _as_object(kind, obj)
         meta = stored.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
@@ -635,12 +648,13 @@ class FakeApiServer:
         if key in self._store[kind.plural]:
             raise ApiError(409, "AlreadyExists", f'{kind.qualified} "{name}" already exists',
                            details={"name": name, "group": kind.group, "kind": kind.plural})
-        if kind.custom and not keep_status:
+        if kind.custom and not trusted:
             stored.pop("status", None)  # the status subresource owns it
         for server_field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(server_field, None)
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = _now_timestamp()
+        if not (trusted and meta.get("creationTimestamp")):
+            meta["creationTimestamp"] = _now_timestamp()
         if kind.custom:
             meta["generation"] = 1
         if kind.plural == "namespaces":
@@ -949,7 +963,7 @@ class FakeApiServer:
                             raise ApiError(409, "AlreadyExists", f'{kind.qualified} '
                                            f'"{obj["metadata"].get("name")}" already exists')
                         return 201, _as_object(kind, obj)
-                    return 201, json.loads(self._create(kind, obj, keep_status=False))
+                    return 201, json.loads(self._create(kind, obj, trusted=False))
             raise status_error(405)
         key = (route.namespace or "", route.name)
         with self._lock:
@@ -1323,8 +1337,12 @@ def _kind(name: str) -> Kind:
 
 def _key_of(kind: Kind, obj: Obj) -> Key:
     meta = obj.get("metadata") or {}
-    namespace = (meta.get("namespace") or "default") if kind.namespaced else ""
-    return (namespace, meta.get("name") or "")
+    return _key(kind, meta.get("name") or "", meta.get("namespace"))
+
+
+def _key(kind: Kind, name: str, namespace: str | None) -> Key:
+    # A namespaced object named without a namespace is in "default", as kubectl's.
+    return ((namespace or "default") if kind.namespaced else "", name)
 
 
 def _show(key: Key) -> str:

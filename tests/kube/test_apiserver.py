@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import urllib3
-from apiserver import FakeApiServer, Request, configmap, imagecache, namespace, served
+from apiserver import ApiError, FakeApiServer, Request, configmap, imagecache, namespace, served
 from kubernetes.client import ApiException, CoreV1Api, CustomObjectsApi
 from kubernetes.watch import Watch
 
@@ -570,3 +570,24 @@ def test_the_log_keeps_what_was_sent_and_core_deletes_answer_a_status(
     assert (deleted["kind"], deleted["status"]) == ("Status", "Success")
     assert deleted["details"]["name"] == "eci-profile"
     assert apiserver.objects("configmaps") == []
+
+
+def test_python_side_writes(apiserver: FakeApiServer) -> None:
+    old = imagecache("old", phase="Creating")
+    old["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    assert apiserver.create("imagecaches", old)["metadata"]["creationTimestamp"] == \
+        "2026-01-01T00:00:00Z"
+    apiserver.create("configmaps", configmap("p"))  # in "default"
+    patched = apiserver.patch("imagecaches", "old", {"status": {"phase": "Ready"}})
+    assert patched["status"] == {"phase": "Ready"} and patched["metadata"]["resourceVersion"] \
+        == "3"
+    assert apiserver.get("configmaps", "p")["metadata"]["namespace"] == "default"
+    apiserver.delete("configmaps", "p")
+    assert apiserver.get("configmaps", "p") is None
+    with pytest.raises(KeyError):
+        apiserver.update("imagecaches", imagecache("missing"))
+    with pytest.raises(ApiError):
+        apiserver.create("imagecaches", imagecache("old"))
+    # What the caller holds is its own: changing it changes nothing stored.
+    patched["spec"]["images"].append("redis:7")
+    assert apiserver.objects("imagecaches")[0]["spec"]["images"] == ["nginx:1.25"]
