@@ -199,6 +199,11 @@ def _too_large(rv: int, current: int) -> ApiError:
                              "retryAfterSeconds": 1})
 
 
+def _parsed(text: str) -> Obj:
+    obj: Obj = json.loads(text)
+    return obj
+
+
 def _clone(value: Any) -> Any:
     # Objects are JSON: a round trip copies them several times faster than copy.deepcopy.
     return json.loads(json.dumps(value))
@@ -240,41 +245,40 @@ def _split_requirements(text: str) -> list[str]:
 
 def parse_label_selector(text: str) -> Selector:
     """A ``labelSelector`` query (``a=b,c!=d,e in (f,g),!h``) as a predicate on objects."""
-    checks: list[Callable[[dict[str, str]], bool]] = []
+    # Each requirement as (key, operator, values): "in", "notin", "exists", "!exists".
+    requirements: list[tuple[str, str, frozenset[str]]] = []
     for part in _split_requirements(text):
         if m := _SET_REQUIREMENT.match(part):
-            key, op = m.group(1), m.group(3)
-            values = {v.strip() for v in m.group(4).split(",") if v.strip()}
-            if op == "in":
-                checks.append(lambda lb, k=key, vs=values: lb.get(k) in vs)
-            else:
-                checks.append(lambda lb, k=key, vs=values: lb.get(k) not in vs)
+            values = frozenset(v.strip() for v in m.group(4).split(",") if v.strip())
+            requirements.append((m.group(1), m.group(3), values))
         elif m := _EQ_REQUIREMENT.match(part):
-            key, op, value = m.group(1), m.group(3), m.group(4)
-            if op == "!=":
-                checks.append(lambda lb, k=key, v=value: lb.get(k) != v)
-            else:
-                checks.append(lambda lb, k=key, v=value: lb.get(k) == v)
+            op = "notin" if m.group(3) == "!=" else "in"
+            requirements.append((m.group(1), op, frozenset([m.group(4)])))
         elif m := _EXISTS_REQUIREMENT.match(part):
-            negated, key = m.group(1) == "!", m.group(2)
-            if negated:
-                checks.append(lambda lb, k=key: k not in lb)
-            else:
-                checks.append(lambda lb, k=key: k in lb)
+            requirements.append((m.group(2), "!exists" if m.group(1) else "exists",
+                                 frozenset()))
         else:
             raise status_error(400, f"unable to parse requirement: {part.strip()!r} in "
                                     f"labelSelector {text!r}")
 
+    def holds(labels: dict[str, str], key: str, op: str, values: frozenset[str]) -> bool:
+        if op == "exists":
+            return key in labels
+        if op == "!exists":
+            return key not in labels
+        return (labels.get(key) in values) == (op == "in")
+
     def matches(obj: Obj) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
-        return all(check(labels) for check in checks)
+        return all(holds(labels, *requirement) for requirement in requirements)
 
     return matches
 
 
 def parse_field_selector(text: str) -> Selector:
     """A ``fieldSelector`` query on ``metadata.name`` and ``metadata.namespace``."""
-    checks: list[Callable[[Obj], bool]] = []
+    # Each requirement as (metadata field, wanted equal, value).
+    requirements: list[tuple[str, bool, str]] = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         m = re.match(r"^([A-Za-z.]+)\s*(==|=|!=)\s*(.*)$", part)
         if not m:
@@ -283,12 +287,14 @@ def parse_field_selector(text: str) -> Selector:
         if path not in ("metadata.name", "metadata.namespace"):
             raise status_error(400, f'"{path}" is not a known field selector: only '
                                     '"metadata.name", "metadata.namespace"')
-        attr = path.split(".")[1]
-        if op == "!=":
-            checks.append(lambda o, a=attr, v=value: o["metadata"].get(a, "") != v)
-        else:
-            checks.append(lambda o, a=attr, v=value: o["metadata"].get(a, "") == v)
-    return lambda obj: all(check(obj) for check in checks)
+        requirements.append((path.split(".")[1], op != "!=", value))
+
+    def matches(obj: Obj) -> bool:
+        meta = obj["metadata"]
+        return all((meta.get(attr, "") == value) == equal
+                   for attr, equal, value in requirements)
+
+    return matches
 
 
 # -- patches ----------------------------------------------------------------------------------
@@ -580,7 +586,7 @@ class FakeApiServer:
         here, to make old objects; over HTTP the server sets it). An existing name raises
         ``ApiError`` 409 AlreadyExists."""
         with self._lock:
-            return json.loads(self._create(_kind(kind), obj, trusted=True))
+            return _parsed(self._create(_kind(kind), obj, trusted=True))
 
     def patch(self, kind: str, name: str, patch: Obj, namespace: str | None = None) -> Obj:
         """Apply a JSON merge patch (RFC 7386) to the stored object, as ``update`` does."""
@@ -589,7 +595,7 @@ class FakeApiServer:
             current = self._store[kind].get(_key(k, name, namespace))
             if current is None:
                 raise KeyError(f"{kind} {_show(_key(k, name, namespace))} does not exist")
-            return json.loads(self._replace(k, current, merge_patch(current, patch)))
+            return _parsed(self._replace(k, current, merge_patch(current, patch)))
 
     def update(self, kind: str, obj: Obj) -> Obj:
         """Replace the object of that name (and namespace), whatever its resourceVersion;
@@ -600,7 +606,7 @@ class FakeApiServer:
             current = self._store[kind].get(key)
             if current is None:
                 raise KeyError(f"{kind} {_show(key)} does not exist")
-            return json.loads(self._replace(k, current, obj))
+            return _parsed(self._replace(k, current, obj))
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> Obj:
         """Remove an object; returns its last state (at the revision of the delete)."""
@@ -609,7 +615,7 @@ class FakeApiServer:
             key = _key(k, name, namespace)
             if key not in self._store[kind]:
                 raise KeyError(f"{kind} {_show(key)} does not exist")
-            return json.loads(self._delete(k, key))
+            return _parsed(self._delete(k, key))
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         """The stored object, or None."""
@@ -1354,7 +1360,7 @@ def _spec_of(obj: Obj) -> Obj:
 
 
 def _as_object(kind: Kind, obj: Obj) -> Obj:
-    stored = _clone(obj)
+    stored: Obj = _clone(obj)
     stored["apiVersion"] = kind.api_version
     stored["kind"] = kind.kind
     stored["metadata"] = dict(stored.get("metadata") or {})
