@@ -6,7 +6,8 @@ client to work against it unchanged:
 
 - one global integer revision (etcd's) stamps every write, as a string ``resourceVersion``;
 - lists are read at one revision: ``limit``/``continue`` pages, ``resourceVersion`` with
-  ``resourceVersionMatch`` (``NotOlderThan``, ``Exact``; ``0`` means any), label selectors and
+  ``resourceVersionMatch`` (``NotOlderThan``, ``Exact``; ``0`` means any, served as from the
+  watch cache: the current state in one page, whatever the limit), label selectors and
   field selectors on ``metadata.name``/``metadata.namespace``; a continue token whose revision
   was compacted, or older than ``page_token_ttl``, gets 410 ``Expired``;
 - watches stream one JSON event per HTTP chunk from a revision, out of a bounded history whose
@@ -1116,6 +1117,10 @@ class FakeApiServer:
                 state = self._state_at(kind.plural, rv)
             elif rv_text in ("", "0"):
                 rv, state = self._rv, self._store[kind.plural]
+                if rv_text == "0":
+                    # "Any" is served from the watch cache, which ignores limit: one page of
+                    # everything (kubernetes#70735).
+                    limit = 0
             else:
                 rv = _parse_rv(rv_text)
                 if rv > self._rv:
