@@ -40,9 +40,26 @@ OPTIONS = SyncOptions(backoff_initial=0.02, backoff_cap=0.05, list_timeout=120.0
 IMAGES_PER_CACHE = 5
 
 
+POOL = 500  # distinct images the caches list
+
+
+def _ref(j: int) -> str:
+    return f"registry.example.com/team{j % 40}/app{j}:v1"
+
+
+def catalog() -> fm.Catalog:
+    """Every image of the pool with 4 layers, the first shared by a tenth of them (a
+    base image), as a cluster's catalog gives them."""
+    def layer(n: int) -> fm.Layer:
+        return fm.Layer(f"sha256:{n:064x}", 5_000_000 + n)
+
+    return fm.Catalog([fm.Image(_ref(j), [layer(j % 10), *(layer(1000 + 3 * j + k)
+                                                           for k in range(3))])
+                       for j in range(POOL)])
+
+
 def _cache(i: int) -> dict[str, Any]:
-    images = [f"registry.example.com/team{(i + k) % 40}/app{(i * 7 + k) % 500}:v{k}"
-              for k in range(IMAGES_PER_CACHE)]
+    images = [_ref((i * 7 + k) % POOL) for k in range(IMAGES_PER_CACHE)]
     return {"apiVersion": "eci.alibabacloud.com/v1", "kind": "ImageCache",
             "metadata": {"name": f"c{i:07}"}, "spec": {"images": images},
             "status": {"phase": "Ready", "imageCacheId": f"imc-{i:07}"}}
@@ -131,11 +148,16 @@ def _wait_applied(ci: ClusterIndex, n: int, timeout: float = 120.0) -> float:
     return time.perf_counter() - began
 
 
+def _pods() -> list[fm.Image]:
+    known = catalog()
+    return [known.image(_ref(j)) for j in range(0, POOL, 3)]
+
+
 def _matcher(ci: ClusterIndex, stop: threading.Event, count: list[int]) -> None:
-    images = [fm.Image(_cache(i)["spec"]["images"][0]) for i in range(200)]
+    images = _pods()
     k = 0
     while not stop.is_set():
-        ci.index.match([images[k % 200]])
+        ci.index.match([images[k % len(images)]])
         k += 1
     count[0] = k
 
@@ -145,7 +167,8 @@ def test_sync_events_per_second(benchmark: Any, disabled: bool, remote: Remote,
                                 matching: bool) -> None:
     benchmark.group = "kube sync: events applied per second (ImageCaches of 5 images)"
     n = 2_000 if disabled else 20_000
-    with ClusterIndex(remote.api_client(), profile=False, options=OPTIONS) as ci:
+    with ClusterIndex(remote.api_client(), catalog=catalog(), profile=False,
+                      options=OPTIONS) as ci:
         assert ci.wait_ready(30)
         applied = [0]
         rates: list[float] = []
@@ -180,13 +203,14 @@ def test_sync_lag_at_a_paced_5k_events_per_second(benchmark: Any, disabled: bool
     benchmark.group = "kube sync: lag at 5k events/s"
     seconds = 1 if disabled else 4
     rate = 5_000
-    with ClusterIndex(remote.api_client(), profile=False, options=OPTIONS) as ci:
+    with ClusterIndex(remote.api_client(), catalog=catalog(), profile=False,
+                      options=OPTIONS) as ci:
         assert ci.wait_ready(30)
-        images = [fm.Image(_cache(i)["spec"]["images"][0]) for i in range(200)]
+        images = _pods()
         idle = []
         for k in range(2000):
             began = time.perf_counter()
-            ci.index.match([images[k % 200]])
+            ci.index.match([images[k % len(images)]])
             idle.append(time.perf_counter() - began)
         during: list[float] = []
         figures: dict[str, float] = {}
@@ -205,7 +229,7 @@ def test_sync_lag_at_a_paced_5k_events_per_second(benchmark: Any, disabled: bool
             k = 0
             while not done.is_set():
                 began = time.perf_counter()
-                ci.index.match([images[k % 200]])
+                ci.index.match([images[k % len(images)]])
                 during.append(time.perf_counter() - began)
                 k += 1
                 time.sleep(0.0005)  # a webhook's pace, not flat out
@@ -233,7 +257,8 @@ def test_initial_sync_to_ready(benchmark: Any, disabled: bool, remote: Remote) -
     times: list[float] = []
 
     def run() -> None:
-        ci = ClusterIndex(remote.api_client(), profile=False, options=OPTIONS)
+        ci = ClusterIndex(remote.api_client(), catalog=catalog(), profile=False,
+                      options=OPTIONS)
         began = time.perf_counter()
         ci.start()
         try:
