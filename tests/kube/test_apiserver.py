@@ -592,3 +592,21 @@ def test_python_side_writes(apiserver: FakeApiServer) -> None:
     # What the caller holds is its own: changing it changes nothing stored.
     patched["spec"]["images"].append("redis:7")
     assert apiserver.objects("imagecaches")[0]["spec"]["images"] == ["nginx:1.25"]
+
+
+def test_a_batch_of_writes_reaches_watchers_at_its_end(caches: FakeApiServer) -> None:
+    got: list[str] = []
+
+    def follow() -> None:
+        for event in watch_events(caches, 3, resource_version="7"):
+            got.append(event["raw_object"]["metadata"]["resourceVersion"])
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    assert caches.wait_watchers(1)
+    with caches.batch():
+        for i in range(3):
+            caches.update("imagecaches", imagecache(f"c{i}", phase="Failed"))
+        assert caches.resource_version == 10  # written: the store is ahead of the stream
+    follower.join(timeout=5)
+    assert got == ["8", "9", "10"]
