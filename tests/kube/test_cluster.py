@@ -165,6 +165,16 @@ def test_replace_removes_what_vanished_and_leaves_the_unchanged_untouched() -> N
     assert index["c"].phase.value == "Failed"
 
 
+def test_a_list_started_again_drops_the_pages_read_before_and_waits_for_its_end() -> None:
+    caches, index, _ = store()
+    caches.page([cache("a", uid="a", rv="1"), cache("b", uid="b", rv="2")], first=True)
+    assert len(index) == 0  # nothing is written before the list is whole
+    caches.page([cache("c", uid="c", rv="5")], first=True)  # a 410 mid-list: from the start
+    caches.page([cache("d", uid="d", rv="5")], first=False)
+    caches.commit()
+    assert sorted(c.id for c in index) == ["c", "d"]
+
+
 def test_replace_over_a_warm_index_removes_caches_the_cluster_no_longer_holds() -> None:
     index, stats = fm.CacheIndex([fm.ImageCache("gone", ["nginx:1"]),
                                   fm.ImageCache("a", ["nginx:1"])]), SyncStats()

@@ -81,8 +81,11 @@ class _QueueSink:
                 continue  # the applier is behind: wait here, not on the socket's behalf
         return False
 
-    def replace(self, kind: str, items: list[dict[str, Any]], resource_version: str) -> bool:
-        return self._put(("replace", kind, items, time.monotonic(), 0))
+    def page(self, kind: str, items: list[dict[str, Any]], first: bool) -> bool:
+        return self._put(("page", kind, (items, first), time.monotonic(), 0))
+
+    def replace(self, kind: str, resource_version: str) -> bool:
+        return self._put(("replace", kind, resource_version, time.monotonic(), 0))
 
     def events(self, kind: str, events: list[Event], received: float) -> bool:
         return self._put(("events", kind, events, received, len(events)))
@@ -318,8 +321,14 @@ class ClusterIndex:
                 run = []
             if op == "resolved":
                 self._caches.upgrade([payload])
+            elif op == "page":
+                objs, first = payload
+                self._store(kind).page(objs, first=first)
             elif op == "replace":
-                self._replace(kind, payload)
+                self._store(kind).commit()
+                self._listed.add(kind)
+                if self._listed >= self._kinds:
+                    self._ready.set()
             elif kind == CONFIGMAPS:
                 self._profile.apply(payload)
             elif kind == NAMESPACES:
@@ -329,13 +338,7 @@ class ClusterIndex:
         if oldest is not None:
             self._stats.lag(time.monotonic() - oldest)
 
-    def _replace(self, kind: str, items: list[dict[str, Any]]) -> None:
+    def _store(self, kind: str) -> CacheStore | ProfileStore | NamespaceStore:
         if kind == IMAGECACHES:
-            self._caches.replace(items)
-        elif kind == CONFIGMAPS:
-            self._profile.replace(items)
-        elif kind == NAMESPACES:
-            self._namespaces.replace(items)
-        self._listed.add(kind)
-        if self._listed >= self._kinds:
-            self._ready.set()
+            return self._caches
+        return self._profile if kind == CONFIGMAPS else self._namespaces

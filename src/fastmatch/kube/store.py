@@ -86,6 +86,7 @@ class CacheStore:
         self._entries: dict[str, _Entry] = {}
         self._owner: dict[str, str] = {}  # cache id -> the name whose cache holds it
         self._by_reference: dict[str, set[str]] = {}  # ref -> names listing it without layers
+        self._aside: dict[str, _Entry] | None = None  # a list's state, while its pages come
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -173,12 +174,13 @@ class CacheStore:
         self._stats.add("events_skipped", skipped)
         return applied
 
-    def replace(self, items: Iterable[dict[str, Any]]) -> None:
-        """Make the state what a full list says, in one batch: the new state is built
-        aside, then every changed cache is upserted and every vanished one removed."""
-        entries: dict[str, _Entry] = {}
-        owner: dict[str, str] = {}
-        pending: dict[str, ImageCache | None] = {}
+    def page(self, items: Iterable[dict[str, Any]], *, first: bool) -> None:
+        """Read one page of a full list into the state being built aside (``first``: the
+        list starts, or starts again after a 410); the index is not touched until
+        :meth:`commit`.  Pages are read as they come, while the next is on its way."""
+        if first or self._aside is None:
+            self._aside = {}
+        aside = self._aside
         for obj in items:
             name, uid, version = _meta(obj)
             if not name:
@@ -187,12 +189,17 @@ class CacheStore:
                 continue
             old = self._entries.get(name)
             if old is not None and old.uid == uid and old.version == version:
-                entry = old  # unchanged since it was read
+                aside[name] = old  # unchanged since it was read
             else:
-                entry = self._read(name, uid, version, obj)
-            entries[name] = entry
-            if entry.cache is not None:
-                owner[entry.cache.id] = name
+                aside[name] = self._read(name, uid, version, obj)
+
+    def commit(self) -> None:
+        """Swap in the state the pages built, in one batch: every changed cache upserted,
+        every cache that vanished removed."""
+        entries, self._aside = self._aside or {}, None
+        owner = {entry.cache.id: name for name, entry in entries.items()
+                 if entry.cache is not None}
+        pending: dict[str, ImageCache | None] = {}
         for cache_id, name in owner.items():
             cache = entries[name].cache
             # Upserted unless the index holds this very object (a warm start's snapshot,
@@ -207,6 +214,11 @@ class CacheStore:
                               for ref, names in self._by_reference.items()}
         self._flush(pending)
 
+    def replace(self, items: Iterable[dict[str, Any]]) -> None:
+        """Make the state what a full list says: :meth:`page` then :meth:`commit`."""
+        self.page(items, first=True)
+        self.commit()
+
     def upgrade(self, refs: Iterable[str]) -> int:
         """Read again the caches listing ``refs`` by reference, now that their layers
         are known; return how many were upgraded."""
@@ -214,7 +226,13 @@ class CacheStore:
         self._reader = ImageReader(self._layers)
         pending: dict[str, ImageCache | None] = {}
         for ref in refs:
-            for name in sorted(self._by_reference.pop(ref, ())):
+            names = sorted(self._by_reference.pop(ref, ()))
+            if self._aside is not None:  # a list is coming in: its pages are read again too
+                for name in names:
+                    held = self._aside.get(name)
+                    if held is not None and held.cache is not None:
+                        self._aside[name] = self._read(name, held.uid, held.version, held.obj)
+            for name in names:
                 entry = self._entries.get(name)
                 if entry is None or entry.cache is None:
                     continue
@@ -232,6 +250,7 @@ class ProfileStore:
         self.profile = EciProfile.empty()
         self._stats = stats
         self._version = ""
+        self._pages: list[dict[str, Any]] = []
 
     def _read(self, obj: dict[str, Any]) -> None:
         _, _, version = _meta(obj)
@@ -246,6 +265,15 @@ class ProfileStore:
             return
         self.profile = profile
         self._version = version
+
+    def page(self, items: list[dict[str, Any]], *, first: bool) -> None:
+        """One page of a list (the ConfigMap, if there is one)."""
+        self._pages = [*([] if first else self._pages), *items]
+
+    def commit(self) -> None:
+        """The list is whole: apply it."""
+        self.replace(self._pages)
+        self._pages = []
 
     def replace(self, items: list[dict[str, Any]]) -> None:
         """The ConfigMap as listed (none: no selectors)."""
@@ -271,6 +299,16 @@ class NamespaceStore:
 
     def __init__(self) -> None:
         self.labels: dict[str, Mapping[str, str]] = {}
+        self._pages: list[dict[str, Any]] = []
+
+    def page(self, items: list[dict[str, Any]], *, first: bool) -> None:
+        """One page of the namespaces' list."""
+        self._pages = [*([] if first else self._pages), *items]
+
+    def commit(self) -> None:
+        """The list is whole: apply it."""
+        self.replace(self._pages)
+        self._pages = []
 
     @staticmethod
     def _labels(obj: dict[str, Any]) -> tuple[str, Mapping[str, str]]:

@@ -7,9 +7,9 @@ stream.  What each failure means:
 
 - the list: ``limit``/``continue`` pages, without ``resourceVersion`` (a
   consistent read: the only one the API server paginates, and one that is
-  never older than what the sync held).  Its items go to the sink as one
-  ``replace``: the sink builds the new state aside and swaps it in, removing
-  whatever vanished while the sync was not watching;
+  never older than what the sync held).  Its pages go to the sink as they come,
+  then a ``replace``: the sink builds the new state aside and swaps it in at
+  once, removing whatever vanished while the sync was not watching;
 - the watch: from the last version seen (the list's, then each event's and
   bookmark's), ``allowWatchBookmarks``, and a random ``timeoutSeconds`` in
   [300, 600] so that watchers do not all come back at once.  A stream that ends
@@ -102,8 +102,13 @@ class SyncOptions:
 class Sink(Protocol):
     """Where a reflector hands what it read; each call returns False once the sync stops."""
 
-    def replace(self, kind: str, items: list[dict[str, Any]], resource_version: str) -> bool:
-        """Every object of ``kind`` as of ``resource_version``: the new state, whole."""
+    def page(self, kind: str, items: list[dict[str, Any]], first: bool) -> bool:
+        """One page of a full list of ``kind`` (``first``: a list starts, or starts again)."""
+        ...
+
+    def replace(self, kind: str, resource_version: str) -> bool:
+        """The pages since the last ``first`` are every object of ``kind`` as of
+        ``resource_version``: the new state, whole."""
         ...
 
     def events(self, kind: str, events: list[Event], received: float) -> bool:
@@ -310,7 +315,6 @@ class Reflector:
 
     def _list(self) -> None:
         options = self._options
-        items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             query: dict[str, Any] = {
@@ -327,8 +331,10 @@ class Reflector:
             if not isinstance(body, dict) or not isinstance(body.get("items", []), list):
                 raise ValueError(f"a list of {self.kind} that is not one: {str(body)[:200]}")
             meta = body.get("metadata") or {}
-            page = body.get("items") or []
-            items.extend(item for item in page if isinstance(item, dict))
+            page = [item for item in body.get("items") or [] if isinstance(item, dict)]
+            # Handed over page by page, so that each is read while the next is on its way.
+            if not self._sink.page(self.kind, page, token is None):
+                raise _Stopped
             token = meta.get("continue") if isinstance(meta, dict) else None
             if not token:
                 break
@@ -338,7 +344,7 @@ class Reflector:
         self._stats.add("lists")
         if self.listed:
             self._stats.add("relists")
-        if not self._sink.replace(self.kind, items, version):
+        if not self._sink.replace(self.kind, version):
             raise _Stopped
         self.resource_version = version
         self.listed = True
