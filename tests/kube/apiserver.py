@@ -422,6 +422,9 @@ class _FailRule:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's backlog of 5 would drop the SYNs of a burst of clients (a second each
+    # to come back): the API server's is the kernel's.
+    request_queue_size = 1024
     fake: FakeApiServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -463,17 +466,22 @@ class FakeApiServer:
     (True, as the watch cache answers), or an HTTP 410 (False).
     ``watch_buffer``: events a watch may have waiting to be written; one more and the stream
     is cut, as the API server cuts a watcher too slow to read (None: never).
+    ``reset_watch_cache``: started again, the server's watch cache begins at the current
+    revision, as a restarted kube-apiserver's (it lists etcd afresh): a watch from an older
+    revision gets 410, a client that had seen everything resumes; lists and continue tokens
+    (read from etcd) are not affected. False: the history survives a restart.
     """
 
     def __init__(self, *, history: int = 1000, bookmark_interval: float | None = None,
                  page_token_ttl: float | None = None, watch_error_as_event: bool = True,
-                 watch_buffer: int | None = None) -> None:
+                 watch_buffer: int | None = None, reset_watch_cache: bool = False) -> None:
         if history < 0:
             raise ValueError("history must be >= 0")
         if watch_buffer is not None and watch_buffer < 1:
             raise ValueError("watch_buffer must be >= 1")
         self.history = history
         self.watch_buffer = watch_buffer
+        self.reset_watch_cache = reset_watch_cache
         self.errors: list[str] = []  # the fixture's own failures (there should be none)
         self.bookmark_interval = bookmark_interval
         self.page_token_ttl = page_token_ttl
@@ -482,6 +490,9 @@ class FakeApiServer:
         self._lock = threading.Condition(threading.RLock())
         self._rv = 0
         self._compacted = 0  # the newest revision no longer in the history
+        # The watch cache of a (re)started API server begins at the revision it listed from
+        # etcd: watches from before it get 410, lists and continue tokens (etcd's) do not.
+        self._watch_floor = 0
         self._events: deque[_Event] = deque()
         self._store: dict[str, dict[Key, Obj]] = {name: {} for name in KINDS}
         self._watches: list[_Watch] = []
@@ -496,7 +507,8 @@ class FakeApiServer:
     # -- life -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Listen on 127.0.0.1: a free port the first time, the same port after a stop."""
+        """Listen on 127.0.0.1: a free port the first time, the same port after a stop
+        (with ``reset_watch_cache``, watches from before now then get 410)."""
         if self._httpd is not None:
             raise RuntimeError("the fake API server is already started")
         httpd = _Server(("127.0.0.1", self._port or 0), _Handler, bind_and_activate=False)
@@ -507,6 +519,9 @@ class FakeApiServer:
         except OSError:
             httpd.server_close()
             raise
+        with self._lock:
+            if self._port is not None and self.reset_watch_cache:
+                self._watch_floor = self._rv
         self._port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -536,7 +551,8 @@ class FakeApiServer:
                 self._lock.wait(0.05)
 
     def restart(self) -> None:
-        """Stop, then start on the same port; objects and revisions are kept (etcd persists)."""
+        """Stop, then start on the same port; objects and revisions are kept (etcd persists);
+        the watch history too, unless ``reset_watch_cache``."""
         self.stop()
         self.start()
 
@@ -1230,8 +1246,9 @@ class FakeApiServer:
                         watch.kind, {"k8s.io/initial-events-end": "true"}))
             else:
                 rv = _parse_rv(rv_text)
-                if rv < self._compacted:
-                    raise _expired(f"too old resource version: {rv} ({self._compacted})")
+                oldest = max(self._compacted, self._watch_floor)
+                if rv < oldest:
+                    raise _expired(f"too old resource version: {rv} ({oldest})")
                 for event in self._events:
                     if event.rv > rv and event.kind == watch.kind:
                         seen = self._event_for(watch, event)

@@ -384,6 +384,27 @@ def test_restart_keeps_the_port_the_objects_and_the_revisions(caches: FakeApiSer
     assert caches.url == url and caches.resource_version == 8
 
 
+def test_a_restarted_watch_cache_begins_at_the_current_revision() -> None:
+    for server in served(FakeApiServer(reset_watch_cache=True)):
+        for i in range(3):
+            server.create("imagecaches", imagecache(f"c{i}"))
+        first = customs(server).list_cluster_custom_object(*IC, limit=2)
+        server.stop()
+        server.delete("imagecaches", "c0")  # revision 4, while the API server is down
+        server.start()
+        # The new watch cache starts at revision 4: what came before is a list's to tell.
+        with pytest.raises(ApiException) as caught:
+            watch_events(server, 1, resource_version="3")
+        assert caught.value.status == 410
+        server.create("imagecaches", imagecache("c3"))
+        assert [e["raw_object"]["metadata"]["name"] for e in
+                watch_events(server, 1, resource_version="4")] == ["c3"]
+        # A continue token is etcd's: it outlives the restart.
+        rest = customs(server).list_cluster_custom_object(*IC, limit=2,
+                                                           _continue=first["metadata"]["continue"])
+        assert names(rest["items"]) == ["c2"]
+
+
 def test_fail_next_answers_with_a_status_body_and_retry_after(caches: FakeApiServer) -> None:
     api = CustomObjectsApi(caches.api_client(retries=False))
     caches.fail_next(429, retry_after=1)
