@@ -5,12 +5,13 @@ restart, Status bodies. Every stream is bounded (``timeoutSeconds`` and a read t
 from __future__ import annotations
 
 import json
+import random
 import threading
 from typing import Any
 
 import pytest
 import urllib3
-from apiserver import ApiError, FakeApiServer, Request, configmap, imagecache, namespace, served
+from apiserver import ApiError, FakeApiServer, Request, configmap, imagecache, namespace
 from kubernetes.client import ApiException, CoreV1Api, CustomObjectsApi
 from kubernetes.watch import Watch
 
@@ -102,7 +103,7 @@ def test_a_compacted_continue_token_gets_410_expired(caches: FakeApiServer) -> N
 
 
 def test_a_continue_token_older_than_its_ttl_gets_410() -> None:
-    for server in served(FakeApiServer(page_token_ttl=0.0)):
+    with FakeApiServer(page_token_ttl=0.0) as server:
         server.create("imagecaches", imagecache("a"))
         server.create("imagecaches", imagecache("b"))
         api = customs(server)
@@ -265,7 +266,7 @@ def test_bookmarks_on_demand_only_to_watches_that_allow_them(caches: FakeApiServ
 
 
 def test_periodic_bookmarks_advance_the_clients_resource_version() -> None:
-    for server in served(FakeApiServer(bookmark_interval=0.05)):
+    with FakeApiServer(bookmark_interval=0.05) as server:
         server.create("imagecaches", imagecache("a"))
         server.create("configmaps", configmap("b"))  # the revision moves on elsewhere
         w = Watch()
@@ -282,7 +283,7 @@ def test_periodic_bookmarks_advance_the_clients_resource_version() -> None:
 
 @pytest.mark.parametrize("as_event", [True, False], ids=["error-event", "http-410"])
 def test_a_watch_from_a_compacted_version_gets_410(as_event: bool) -> None:
-    for server in served(FakeApiServer(history=3, watch_error_as_event=as_event)):
+    with FakeApiServer(history=3, watch_error_as_event=as_event) as server:
         for i in range(5):
             server.create("imagecaches", imagecache(f"c{i}"))
         # History 3 keeps revisions 3..5: a watch from 2 misses nothing, from 1 it would.
@@ -385,7 +386,7 @@ def test_restart_keeps_the_port_the_objects_and_the_revisions(caches: FakeApiSer
 
 
 def test_a_restarted_watch_cache_begins_at_the_current_revision() -> None:
-    for server in served(FakeApiServer(reset_watch_cache=True)):
+    with FakeApiServer(reset_watch_cache=True) as server:
         for i in range(3):
             server.create("imagecaches", imagecache(f"c{i}"))
         first = customs(server).list_cluster_custom_object(*IC, limit=2)
@@ -523,7 +524,7 @@ def test_a_watch_whose_client_hangs_up_is_closed(caches: FakeApiServer) -> None:
 
 
 def test_a_watcher_too_slow_to_read_is_cut() -> None:
-    for server in served(FakeApiServer(watch_buffer=5)):
+    with FakeApiServer(watch_buffer=5) as server:
         w = Watch()
         stream = w.stream(customs(server).list_cluster_custom_object, *IC,
                           resource_version="0", timeout_seconds=30, _request_timeout=BOUND)
@@ -631,3 +632,48 @@ def test_a_batch_of_writes_reaches_watchers_at_its_end(caches: FakeApiServer) ->
         assert caches.resource_version == 10  # written: the store is ahead of the stream
     follower.join(timeout=5)
     assert got == ["8", "9", "10"]
+
+
+def test_watchers_during_churn_each_get_every_event_once_in_order() -> None:
+    with FakeApiServer(history=10_000) as server:
+        rng = random.Random(7)
+        live: set[str] = set()
+        expected: list[tuple[str, str, str]] = []  # (type, name, resourceVersion)
+
+        def write() -> None:
+            name = f"c{rng.randrange(30)}"
+            if name not in live:
+                done, kind = server.create("imagecaches", imagecache(name)), "ADDED"
+                live.add(name)
+            elif rng.random() < 0.3:
+                done, kind = server.delete("imagecaches", name), "DELETED"
+                live.discard(name)
+            else:
+                done = server.update("imagecaches", imagecache(name, phase=rng.choice(
+                    ["Ready", "Failed", "Updating"])))
+                kind = "MODIFIED"
+            expected.append((kind, name, done["metadata"]["resourceVersion"]))
+            if rng.random() < 0.1:
+                server.create("configmaps", configmap(f"m{len(expected)}"))  # other kinds
+
+        for _ in range(200):
+            write()
+        start = expected[-1][2]
+        seen: dict[int, list[tuple[str, str, str]]] = {}
+
+        def follow(n: int) -> None:
+            seen[n] = [(e["type"], e["raw_object"]["metadata"]["name"],
+                        e["raw_object"]["metadata"]["resourceVersion"])
+                       for e in watch_events(server, 1000, resource_version=start,
+                                             timeout_seconds=5)]
+
+        followers = [threading.Thread(target=follow, args=(n,)) for n in range(3)]
+        for t in followers:
+            t.start()
+        assert server.wait_watchers(3)
+        for _ in range(1000):
+            write()
+        for t in followers:
+            t.join(timeout=10)
+        # Each saw the 1000 writes (and nothing of the other kind) in order, none twice.
+        assert [seen.get(n) for n in range(3)] == [expected[200:]] * 3
