@@ -1130,23 +1130,27 @@ class FakeApiServer:
                     raise status_error(400, "specifying resource version is not allowed when "
                                             "using continue")
                 rv, start, issued = _decode_continue(token)
-                expired = rv < self._compacted or (
-                    self.page_token_ttl is not None and time.time() - issued >
-                    self.page_token_ttl)
-                if expired:
-                    remaining = [k for k in self._store[kind.plural] if k >= start]
-                    metadata: Obj = {}
-                    if remaining:
-                        metadata["continue"] = _encode_continue(self._rv, start, time.time())
-                    raise _expired(
-                        "The provided continue parameter is too old to display a consistent "
-                        "list result. You can start a new list without the continue parameter,"
-                        " or use the continue token in this response to retrieve the remainder "
-                        "of the results. Continuing with the provided token results in an "
-                        "inconsistent list - objects that were created, modified, or deleted "
-                        "between the time the first chunk was returned and now may show up in "
-                        "the list.", metadata)
-                state = self._state_at(kind.plural, rv)
+                if rv == -1:
+                    # The token of an expired one: the rest, read at the latest revision.
+                    rv, state = self._rv, self._store[kind.plural]
+                    issued = time.time()
+                else:
+                    expired = rv < self._compacted or (
+                        self.page_token_ttl is not None and time.time() - issued >
+                        self.page_token_ttl)
+                    if expired:
+                        # As etcd3's handleCompactedErrorForPaging: 410, and a token (at
+                        # revision -1) to go on with, inconsistently.
+                        raise _expired(
+                            "The provided continue parameter is too old to display a "
+                            "consistent list result. You can start a new list without the "
+                            "continue parameter, or use the continue token in this response "
+                            "to retrieve the remainder of the results. Continuing with the "
+                            "provided token results in an inconsistent list - objects that "
+                            "were created, modified, or deleted between the time the first "
+                            "chunk was returned and now may show up in the list.",
+                            {"continue": _encode_continue(-1, start, time.time())})
+                    state = self._state_at(kind.plural, rv)
             elif rv_text in ("", "0"):
                 rv, state = self._rv, self._store[kind.plural]
                 if rv_text == "0":
@@ -1186,7 +1190,7 @@ class FakeApiServer:
             for item in items:
                 item.pop("kind", None)
                 item.pop("apiVersion", None)
-        metadata = {"resourceVersion": str(rv)}
+        metadata: Obj = {"resourceVersion": str(rv)}
         if next_key is not None:
             metadata["continue"] = _encode_continue(rv, next_key, issued)
             if not query.get("labelSelector") and not query.get("fieldSelector"):
