@@ -932,9 +932,8 @@ class FakeApiServer:
         try:
             if rule is not None:
                 raise status_error(rule.status, retry_after=rule.retry_after)
-            if path == "/version" and handler.command == "GET":
-                self._send_json(handler, 200, {"major": "1", "minor": "35",
-                                               "gitVersion": "v1.35.0-fastmatch-fixture"})
+            if handler.command == "GET" and path.rstrip("/") in _DISCOVERY:
+                self._send_json(handler, 200, _DISCOVERY[path.rstrip("/")])
                 return
             if route is None:
                 raise status_error(404)
@@ -1345,6 +1344,37 @@ class FakeApiServer:
 
 
 # -- routing and small helpers ----------------------------------------------------------------
+
+def _resource(kind: Kind, subresource: str = "") -> Obj:
+    verbs = ["get", "patch", "update"] if subresource else \
+        ["create", "delete", "get", "list", "patch", "update", "watch"]
+    entry: Obj = {"name": kind.plural + (f"/{subresource}" if subresource else ""),
+                  "singularName": "" if subresource else kind.kind.lower(),
+                  "namespaced": kind.namespaced, "kind": kind.kind, "verbs": verbs}
+    if kind.plural == "imagecaches" and not subresource:
+        entry["shortNames"] = ["ic"]
+    return entry
+
+
+# What discovery (the dynamic client, kubectl) reads first: the served kinds and no more.
+_DISCOVERY: dict[str, Obj] = {
+    "/version": {"major": "1", "minor": "35", "gitVersion": "v1.35.0-fastmatch-fixture",
+                 "platform": "linux/amd64"},
+    "/api": {"kind": "APIVersions", "versions": ["v1"],
+             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                             "serverAddress": "127.0.0.1"}]},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
+        "name": "eci.alibabacloud.com",
+        "versions": [{"groupVersion": "eci.alibabacloud.com/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "eci.alibabacloud.com/v1", "version": "v1"}}]},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1",
+                "resources": [_resource(KINDS["configmaps"]), _resource(KINDS["namespaces"])]},
+    "/apis/eci.alibabacloud.com/v1": {
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "eci.alibabacloud.com/v1",
+        "resources": [_resource(KINDS["imagecaches"]),
+                      _resource(KINDS["imagecaches"], "status")]},
+}
+
 
 @dataclass(frozen=True)
 class _Route:

@@ -681,3 +681,15 @@ def test_watchers_during_churn_each_get_every_event_once_in_order() -> None:
             t.join(timeout=10)
         # Each saw the 1000 writes (and nothing of the other kind) in order, none twice.
         assert [seen.get(n) for n in range(3)] == [expected[200:]] * 3
+
+
+def test_discovery_serves_the_dynamic_client(apiserver: FakeApiServer, tmp_path: Any) -> None:
+    from kubernetes.dynamic import DynamicClient
+
+    apiserver.create("imagecaches", imagecache("a"))
+    apiserver.create("configmaps", configmap("b", "kube-system"))
+    dynamic = DynamicClient(apiserver.api_client(), cache_file=str(tmp_path / "discovery"))
+    caches = dynamic.resources.get(api_version="eci.alibabacloud.com/v1", kind="ImageCache")
+    assert [item.metadata.name for item in caches.get().items] == ["a"]
+    maps = dynamic.resources.get(api_version="v1", kind="ConfigMap")
+    assert [item.metadata.name for item in maps.get(namespace="kube-system").items] == ["b"]
