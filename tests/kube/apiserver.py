@@ -12,14 +12,18 @@ client to work against it unchanged:
   was compacted, or older than ``page_token_ttl``, gets 410 ``Expired``;
 - watches stream one JSON event per HTTP chunk from a revision, out of a bounded history whose
   too-old revisions get 410 (an ``ERROR`` event, or an HTTP 410, per option); ``BOOKMARK``
-  events when asked for; ``timeoutSeconds`` ends the stream cleanly;
+  events when asked for; ``timeoutSeconds`` ends the stream cleanly; selectors turn an object
+  that enters or leaves them into ADDED or DELETED; ``sendInitialEvents`` streaming lists;
+- writes over HTTP as the API server takes them: POST (409 ``AlreadyExists``), PUT (409
+  ``Conflict`` on a stale ``resourceVersion``), PATCH (merge and JSON patch), DELETE (with
+  preconditions), ``dryRun=All``; an ImageCache's ``status`` belongs to its subresource;
 - faults a real cluster has: compaction, streams dropped without their final chunk, streams
-  gone silent, a restart on the same port with the state kept, answers of 429/500/...
-  with real ``Status`` bodies and ``Retry-After``.
+  gone silent, a watcher too slow to read cut, a restart on the same port with the state kept,
+  answers of 429/500/... with real ``Status`` bodies and ``Retry-After``.
 
 The tests drive the state from Python (``create``, ``update``, ``delete``: what controllers do
 to etcd) and read what the client asked in ``requests``. Simplifications, on purpose: no
-authentication, no discovery beyond ``/version``, namespaces are deleted at once (no
+authentication, discovery names only the three kinds, namespaces are deleted at once (no
 ``Terminating``), and a ConfigMap may name a namespace that does not exist.
 """
 
