@@ -942,8 +942,18 @@ class FakeApiServer:
             if route is None:
                 raise status_error(404)
             if request.watch:
+                if route.subresource:
+                    raise status_error(404)
                 self._serve_watch(handler, route, query)
                 return
+            media = handler.headers.get("Content-Type", "").split(";")[0].strip()
+            # No Content-Type is JSON, the first the server accepts (the official client sends
+            # none on a create).
+            if handler.command in ("POST", "PUT") and media not in ("", "application/json"):
+                raise ApiError(415, "UnsupportedMediaType",
+                               f'the body of the request was in an unknown format - accepted '
+                               f'media types include: application/json, application/yaml, '
+                               f'application/vnd.kubernetes.protobuf (got "{media}")')
             code, answer = self._serve(handler.command, route, query, body,
                                        handler.headers.get("Content-Type", ""))
             self._send_json(handler, code, answer)
@@ -1088,11 +1098,14 @@ class FakeApiServer:
     def _selection(self, route: _Route, query: dict[str, str]) -> Selector:
         labels = parse_label_selector(query.get("labelSelector", ""))
         fields = parse_field_selector(query.get("fieldSelector", ""))
-        namespace = route.namespace
+        namespace, name = route.namespace, route.name
 
         def selects(obj: Obj) -> bool:
-            if namespace is not None and obj["metadata"].get("namespace") != namespace:
+            meta = obj["metadata"]
+            if namespace is not None and meta.get("namespace") != namespace:
                 return False
+            if name is not None and meta.get("name") != name:
+                return False  # a watch of one object: GET .../{name}?watch=true
             return labels(obj) and fields(obj)
         return selects
 

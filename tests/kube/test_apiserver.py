@@ -693,3 +693,19 @@ def test_discovery_serves_the_dynamic_client(apiserver: FakeApiServer, tmp_path:
     assert [item.metadata.name for item in caches.get().items] == ["a"]
     maps = dynamic.resources.get(api_version="v1", kind="ConfigMap")
     assert [item.metadata.name for item in maps.get(namespace="kube-system").items] == ["b"]
+
+
+def test_a_watch_of_one_object_by_its_path(caches: FakeApiServer) -> None:
+    caches.update("imagecaches", imagecache("c3", phase="Failed"))  # rv 8
+    caches.update("imagecaches", imagecache("c4", phase="Failed"))  # rv 9
+    http = urllib3.PoolManager()
+    answer = http.request("GET", f"{caches.url}/apis/eci.alibabacloud.com/v1/imagecaches/c3"
+                                 "?watch=true&resourceVersion=7&timeoutSeconds=1",
+                          timeout=urllib3.Timeout(connect=2, read=3))
+    events = [json.loads(line) for line in answer.data.splitlines()]
+    assert [(e["type"], e["object"]["metadata"]["resourceVersion"]) for e in events] == \
+        [("MODIFIED", "8")]
+    assert answer.headers["Transfer-Encoding"] == "chunked"
+    put = http.request("PUT", f"{caches.url}/apis/eci.alibabacloud.com/v1/imagecaches/c3",
+                       body=b"spec: {}", headers={"Content-Type": "text/plain"})
+    assert put.status == 415
