@@ -33,8 +33,12 @@ import base64
 import binascii
 import contextlib
 import json
+import queue
+import random
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -810,6 +814,51 @@ class FakeApiServer:
                 state[event.key] = event.prev
         return state
 
+    def churn(self, events: int, *, names: int = 300, images: int = 5,
+              rate: float | None = None, seed: int = 0, stamp: bool = False) -> int:
+        """Write ``events`` random creates, updates and deletes of ImageCaches named
+        ``churn-00000``... (``names`` of them, ``images`` images each), flat out or at ``rate``
+        events a second; with ``stamp``, each object carries the time it was written
+        (``fastmatch.io/written-at``, seconds since the epoch) for a client to measure its
+        lag. Returns the revision after the last write."""
+        rng = random.Random(seed)
+        pool = [f"registry.example.com/team/app{n}:v{v}" for n in range(60) for v in range(3)]
+        pool_names = [f"churn-{n:05d}" for n in range(names)]
+        start = time.monotonic()
+        done = 0
+        while done < events:
+            due = events if rate is None else min(events, int((time.monotonic() - start) *
+                                                              rate) + 1)
+            if due <= done:
+                time.sleep(0.0005)
+                continue
+            with self.batch():
+                for _ in range(min(due - done, 256)):
+                    self._churn_one(rng, pool, pool_names, images, stamp)
+                    done += 1
+        return self.resource_version
+
+    def _churn_one(self, rng: random.Random, pool: list[str], names: list[str], images: int,
+                   stamp: bool) -> None:
+        kind = KINDS["imagecaches"]
+        name = rng.choice(names)
+        current = self._store["imagecaches"].get(("", name))
+        if current is not None and rng.random() < 0.2:
+            self._delete(kind, ("", name))
+            return
+        if current is None or rng.random() < 0.3:
+            refs = rng.sample(pool, images)
+        else:
+            refs = list(current["spec"]["images"])
+        obj = imagecache(name, refs, phase=rng.choice(["Ready"] * 7 + ["Creating", "Failed"]),
+                         cache_id=f"imc-{name}")
+        if stamp:
+            obj["metadata"]["annotations"] = {"fastmatch.io/written-at": f"{time.time():.6f}"}
+        if current is None:
+            self._create(kind, obj, trusted=True)
+        else:
+            self._replace(kind, current, obj)
+
     # -- faults -------------------------------------------------------------------------------
 
     def compact(self, keep: int = 0) -> None:
@@ -1543,3 +1592,142 @@ def served(server: FakeApiServer) -> Iterator[FakeApiServer]:
         yield server
     finally:
         server.stop()
+
+
+# -- in a process of its own ------------------------------------------------------------------
+
+# What a RemoteApiServer may ask of the server in its child process.
+_REMOTE_CALLS = frozenset({
+    "create", "update", "delete", "patch", "get", "objects", "churn", "compact",
+    "drop_watches", "silence_watches", "bookmark", "error_event_next_watch", "restart",
+    "wait_watchers"})
+
+
+class RemoteApiServer:
+    """A ``FakeApiServer`` in a child process, as a real API server is: its writes, JSON and
+    sockets do not share the client's GIL, so a benchmark measures the client alone.
+
+    ``options`` are ``FakeApiServer``'s. Driven by ``call`` (one JSON line each way), with
+    the methods that make sense across processes (``fail_next`` takes no ``match``; the
+    request log stays in the child)."""
+
+    def __init__(self, *, timeout: float = 30.0, **options: Any) -> None:
+        self._timeout = timeout
+        self._proc = subprocess.Popen([sys.executable, __file__, json.dumps(options)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            hello = self._answer()
+        except BaseException:
+            self.close()
+            raise
+        self.url: str = hello["url"]
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self._lines.put(line)
+        self._lines.put(b"")  # the child is gone
+
+    def _answer(self) -> Any:
+        try:
+            line = self._lines.get(timeout=self._timeout)
+        except queue.Empty:
+            raise TimeoutError(f"the fake API server process said nothing in "
+                               f"{self._timeout} s") from None
+        if not line:
+            raise RuntimeError(f"the fake API server process ended ({self._proc.poll()})")
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise RuntimeError(f"the fake API server process failed: {answer.get('error')}")
+        return answer.get("result")
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``method`` of the server in the child; its JSON result."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps({"call": method, "args": args,
+                                           "kwargs": kwargs}).encode() + b"\n")
+        self._proc.stdin.flush()
+        return self._answer()
+
+    def api_client(self, **settings: Any) -> kubernetes.client.ApiClient:
+        """A client of the official library for the child's server (as FakeApiServer's)."""
+        configuration = kubernetes.client.Configuration()
+        configuration.host = self.url
+        for name, value in settings.items():
+            setattr(configuration, name, value)
+        return kubernetes.client.ApiClient(configuration)
+
+    def churn(self, events: int, **kwargs: Any) -> int:
+        """``FakeApiServer.churn`` in the child; the revision after the last write."""
+        result: int = self.call("churn", events, **kwargs)
+        return result
+
+    def objects(self, kind: str) -> list[Obj]:
+        """The child's current objects of a kind."""
+        result: list[Obj] = self.call("objects", kind)
+        return result
+
+    @property
+    def resource_version(self) -> int:
+        """The child's current revision."""
+        result: int = self.call("resource_version")
+        return result
+
+    def close(self) -> None:
+        """Stop the child (at once if it does not answer)."""
+        if self._proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()  # the child stops its server and exits
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> RemoteApiServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serve_remote(options: Obj) -> None:
+    """The child of a RemoteApiServer: a FakeApiServer driven by JSON lines on stdin."""
+    server = FakeApiServer(**options)
+    server.start()
+
+    def say(answer: Obj) -> None:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+    say({"ok": True, "result": {"url": server.url}})
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            method = request["call"]
+            try:
+                if method == "resource_version":
+                    result: Any = server.resource_version
+                elif method == "fail_next":
+                    server.fail_next(*request["args"], **request["kwargs"])
+                    result = None
+                elif method in _REMOTE_CALLS:
+                    result = getattr(server, method)(*request["args"], **request["kwargs"])
+                else:
+                    raise ValueError(f"{method!r} cannot be called from another process")
+            except Exception as error:
+                say({"ok": False, "error": repr(error)})
+            else:
+                say({"ok": True, "result": result})
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    _serve_remote(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})

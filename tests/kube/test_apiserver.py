@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 import urllib3
-from apiserver import ApiError, FakeApiServer, Request, configmap, imagecache, namespace
+from apiserver import (
+    ApiError,
+    FakeApiServer,
+    RemoteApiServer,
+    Request,
+    configmap,
+    imagecache,
+    namespace,
+)
 from kubernetes.client import ApiException, CoreV1Api, CustomObjectsApi
 from kubernetes.watch import Watch
 
@@ -19,7 +27,7 @@ IC = ("eci.alibabacloud.com", "v1", "imagecaches")
 BOUND = (2, 3)  # connect and read timeouts of every request: no test waits longer
 
 
-def customs(server: FakeApiServer) -> CustomObjectsApi:
+def customs(server: FakeApiServer | RemoteApiServer) -> CustomObjectsApi:
     return CustomObjectsApi(server.api_client())
 
 
@@ -32,7 +40,8 @@ def status_of(error: ApiException) -> dict[str, Any]:
     return body
 
 
-def watch_events(server: FakeApiServer, count: int, **kwargs: Any) -> list[dict[str, Any]]:
+def watch_events(server: FakeApiServer | RemoteApiServer, count: int,
+                 **kwargs: Any) -> list[dict[str, Any]]:
     """The first ``count`` events of a watch of ImageCaches (fewer if it ends first)."""
     w = Watch()
     events = []
@@ -709,3 +718,40 @@ def test_a_watch_of_one_object_by_its_path(caches: FakeApiServer) -> None:
     put = http.request("PUT", f"{caches.url}/apis/eci.alibabacloud.com/v1/imagecaches/c3",
                        body=b"spec: {}", headers={"Content-Type": "text/plain"})
     assert put.status == 415
+
+
+def test_churn_is_random_writes_of_imagecaches_repeatable_by_seed() -> None:
+    with FakeApiServer() as one, FakeApiServer() as two:
+        assert one.churn(400, names=20, images=5, seed=3, stamp=True) == 400
+        two.churn(400, names=20, images=5, seed=3)
+        state = one.objects("imagecaches")
+        assert 0 < len(state) <= 20
+
+        def spec(objects: list[dict[str, Any]]) -> list[Any]:
+            return [(o["metadata"]["name"], o["spec"], o["status"]) for o in objects]
+
+        assert spec(state) == spec(two.objects("imagecaches"))
+        assert all(len(o["spec"]["images"]) == 5 for o in state)
+        assert all(o["status"]["imageCacheId"] == "imc-" + o["metadata"]["name"]
+                   for o in state)
+        assert all("fastmatch.io/written-at" in o["metadata"]["annotations"] for o in state)
+        later = watch_events(one, 250, resource_version="150")
+        assert [e["raw_object"]["metadata"]["resourceVersion"] for e in later] == \
+            [str(rv) for rv in range(151, 401)]
+        assert {e["type"] for e in later} == {"ADDED", "MODIFIED", "DELETED"}
+
+
+def test_a_remote_api_server_serves_the_client_from_its_own_process() -> None:
+    with RemoteApiServer(history=50) as remote:
+        assert remote.churn(300, names=30, seed=1) == 300
+        listed = customs(remote).list_cluster_custom_object(*IC)
+        assert listed["items"] == remote.objects("imagecaches")
+        assert listed["metadata"]["resourceVersion"] == "300" == str(remote.resource_version)
+        with pytest.raises(ApiException) as caught:  # history 50: revision 200 is gone
+            watch_events(remote, 1, resource_version="200")
+        assert caught.value.status == 410
+        remote.call("create", "configmaps", configmap("p"))
+        assert [c["metadata"]["name"] for c in remote.objects("configmaps")] == ["p"]
+        with pytest.raises(RuntimeError):
+            remote.call("requests")
+    assert remote._proc.poll() is not None  # the child is gone
