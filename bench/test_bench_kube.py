@@ -337,3 +337,32 @@ def test_randomized_run_converges(benchmark: Any, disabled: bool) -> None:
                         "watch_errors"):
                 benchmark.extra_info[key] = stats[key]
             assert stats["relists"] >= 1
+
+
+def _apply_events(n: int, apply: bool = True) -> None:
+    """Decode and apply ``n`` watch-event lines as the applier does (no HTTP): run under
+    callgrind at two ``n``, with and without ``apply`` (the lines' making is not the
+    sync's), for the instructions an event costs."""
+    import json
+
+    from fastmatch.kube.stats import SyncStats
+    from fastmatch.kube.store import CacheStore
+
+    lines = []
+    for i in range(n):
+        obj = _cache(i)
+        obj["metadata"].update(uid=str(i), resourceVersion=str(i + 1))
+        lines.append(json.dumps({"type": "ADDED", "object": obj}).encode())
+    store = CacheStore(fm.CacheIndex(), stats=SyncStats(), layers=catalog())
+    if not apply:
+        return
+    for start in range(0, n, 500):
+        events = [json.loads(line) for line in lines[start:start + 500]]
+        store.apply([(event["type"], event["object"]) for event in events])
+    assert len(store) == n
+
+
+if __name__ == "__main__":
+    # valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    #     .venv/bin/python bench/test_bench_kube.py N [setup]   (N = 2000 and 6000)
+    _apply_events(int(sys.argv[1]), apply=sys.argv[2:] != ["setup"])
