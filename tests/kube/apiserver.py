@@ -21,8 +21,11 @@ client to work against it unchanged:
   gone silent, a watcher too slow to read cut, a restart on the same port with the state kept,
   answers of 429/500/... with real ``Status`` bodies and ``Retry-After``.
 
-The tests drive the state from Python (``create``, ``update``, ``delete``: what controllers do
-to etcd) and read what the client asked in ``requests``. Simplifications, on purpose: no
+The tests drive the state from Python (``create``, ``update``, ``patch``, ``delete``,
+``churn``: what controllers do to etcd) and read what the client asked in ``requests``. The
+pytest fixture ``apiserver`` (conftest.py) yields a started one; benchmarks may import this
+module with tests/kube on ``sys.path``, and run it in a child process of its own
+(``RemoteApiServer``) so that it does not share the client's GIL. Simplifications, on purpose: no
 authentication, discovery names only the three kinds, namespaces are deleted at once (no
 ``Terminating``), and a ConfigMap may name a namespace that does not exist.
 """
