@@ -673,10 +673,11 @@ class FakeApiServer:
         with self._lock:
             return [_clone(self._store[kind][key]) for key in sorted(self._store[kind])]
 
-    def _create(self, kind: Kind, obj: Obj, *, trusted: bool) -> str:
+    def _create(self, kind: Kind, obj: Obj, *, trusted: bool, owned: bool = False) -> str:
         # trusted: written to the store from Python (a controller's write, status and
         # creationTimestamp as given); else a client's POST, as the API server takes it.
-        stored = _as_object(kind, obj)
+        # owned: obj is this module's own, made for this write: stored as it is, not copied.
+        stored = _as_object(kind, obj, copy=not owned)
         meta = stored.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
@@ -713,8 +714,8 @@ class FakeApiServer:
         return self._write(kind, "ADDED", key, stored, None)
 
     def _replace(self, kind: Kind, current: Obj, new: Obj, *, keep_status: bool = True,
-                 only_status: bool = False) -> str:
-        stored = _as_object(kind, new)
+                 only_status: bool = False, owned: bool = False) -> str:
+        stored = _as_object(kind, new, copy=not owned)
         meta = stored.setdefault("metadata", {})
         old_meta = current["metadata"]
         for kept in ("name", "namespace", "uid", "creationTimestamp", "generateName"):
@@ -858,9 +859,9 @@ class FakeApiServer:
         if stamp:
             obj["metadata"]["annotations"] = {"fastmatch.io/written-at": f"{time.time():.6f}"}
         if current is None:
-            self._create(kind, obj, trusted=True)
+            self._create(kind, obj, trusted=True, owned=True)
         else:
-            self._replace(kind, current, obj)
+            self._replace(kind, current, obj, owned=True)
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -1500,8 +1501,8 @@ def _spec_of(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
 
 
-def _as_object(kind: Kind, obj: Obj) -> Obj:
-    stored: Obj = _clone(obj)
+def _as_object(kind: Kind, obj: Obj, *, copy: bool = True) -> Obj:
+    stored: Obj = _clone(obj) if copy else obj
     stored["apiVersion"] = kind.api_version
     stored["kind"] = kind.kind
     stored["metadata"] = dict(stored.get("metadata") or {})
