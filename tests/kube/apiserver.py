@@ -510,6 +510,7 @@ class FakeApiServer:
         self._batching = 0  # inside batch(): watches are woken at its end
         self._fail_rules: list[_FailRule] = []
         self._error_events: deque[int] = deque()
+        self._short_watches = 0  # the next watches that end at once, empty
         self._connections: set[socket.socket] = set()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -906,6 +907,14 @@ class FakeApiServer:
             raise ValueError("times must be >= 1")
         with self._lock:
             self._fail_rules.append(_FailRule(status, times, retry_after, match))
+
+    def end_next_watches(self, times: int = 1) -> None:
+        """The next ``times`` watches get 200 and end at once, cleanly and empty (client-go's
+        "very short watch": a proxy's timeout, a server going away)."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._short_watches += times
 
     def error_event_next_watch(self, code: int = 410) -> None:
         """The next watch gets 200, one ERROR event (a Status of this code), then its end."""
@@ -1334,6 +1343,13 @@ class FakeApiServer:
     def _serve_watch(self, handler: _Handler, route: _Route, query: dict[str, str]) -> None:
         with self._lock:
             error_code = self._error_events.popleft() if self._error_events else None
+            short = error_code is None and self._short_watches > 0
+            if short:
+                self._short_watches -= 1
+        if short:
+            self._start_stream(handler)
+            handler.wfile.write(b"0\r\n\r\n")
+            return
         watch: _Watch | None = None
         try:
             try:
@@ -1603,7 +1619,8 @@ def served(server: FakeApiServer) -> Iterator[FakeApiServer]:
 # What a RemoteApiServer may ask of the server in its child process.
 _REMOTE_CALLS = frozenset({
     "create", "update", "delete", "patch", "get", "objects", "churn", "compact",
-    "drop_watches", "silence_watches", "bookmark", "error_event_next_watch", "restart",
+    "drop_watches", "silence_watches", "bookmark", "error_event_next_watch",
+    "end_next_watches", "restart",
     "wait_watchers"})
 
 

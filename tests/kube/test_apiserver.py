@@ -753,3 +753,11 @@ def test_a_remote_api_server_serves_the_client_from_its_own_process() -> None:
         with pytest.raises(RuntimeError):
             remote.call("requests")
     assert remote._proc.poll() is not None  # the child is gone
+
+
+def test_the_next_watches_can_end_at_once_and_empty(caches: FakeApiServer) -> None:
+    caches.end_next_watches(2)
+    for _ in range(2):
+        assert watch_events(caches, 1, resource_version="6", timeout_seconds=30) == []
+    assert len(watch_events(caches, 1, resource_version="6", timeout_seconds=30)) == 1
+    assert [r.watch for r in caches.requests] == [True, True, True]
