@@ -199,3 +199,61 @@ def post(conn: http.client.HTTPConnection, body: bytes | dict[str, Any],
         return response.status, json.loads(raw)
     except ValueError:
         return response.status, raw.decode()
+
+
+class FakeImageCacheApi:
+    """Just enough of an API server for creating ImageCaches: POST stores a new name (201)
+    and answers 409 with a Status for a name it has; every POST is recorded."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.posts: list[str] = []
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                obj = json.loads(self.rfile.read(length))
+                name = obj["metadata"]["name"]
+                with api.lock:
+                    api.posts.append(name)
+                    exists = name in api.objects
+                    if not exists:
+                        api.objects[name] = obj
+                if self.path != "/apis/eci.alibabacloud.com/v1/imagecaches":
+                    code, body = 404, {"kind": "Status", "code": 404}
+                elif exists:
+                    code, body = 409, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                       "reason": "AlreadyExists", "code": 409,
+                                       "message": f'imagecaches "{name}" already exists'}
+                else:
+                    code, body = 201, obj
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def api_client(self) -> Any:
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = self.url
+        return client.ApiClient(configuration)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)

@@ -367,8 +367,12 @@ class WebhookServer:
 
     async def start(self) -> None:
         """Bind and serve (``port`` 0 picks a free port; :attr:`port` then says which)."""
+        # After an answer sent before the body was read (413, 408), the rest of the body is
+        # read and dropped for a short while, so that a client still sending gets to read
+        # the answer; then the connection is closed.
         runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=self.grace,
-                               keepalive_timeout=self.keepalive_timeout)
+                               keepalive_timeout=self.keepalive_timeout,
+                               lingering_time=min(1.0, self.read_timeout))
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls.context,
                            backlog=1024)
