@@ -116,13 +116,12 @@ def run_webhook(args: argparse.Namespace) -> int:
         ) from None
     from fastmatch.inputs import read_catalog
 
+    tls = TlsFiles(args.tls_cert, args.tls_key)  # bad files: an error before any API call
+    catalog = read_catalog(args.catalog) if args.catalog is not None else None
     cluster_index = getattr(kube, "ClusterIndex", None)  # the cluster sync's, beside this
     if cluster_index is None:
         raise FastmatchError("fastmatch webhook: this build has no cluster sync "
                              "(fastmatch.kube.ClusterIndex)")
-
-    tls = TlsFiles(args.tls_cert, args.tls_key)  # bad files: an error before any API call
-    catalog = read_catalog(args.catalog) if args.catalog is not None else None
     resolver = None
     if args.resolve:
         from fastmatch.registry import Resolver
