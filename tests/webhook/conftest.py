@@ -5,9 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webhook_world import FakeImageCacheApi, Pki, Running
 
 from fastmatch.kube.server import WebhookServer
+
+from webhook_world import FakeImageCacheApi, Pki, Running
 
 
 @pytest.fixture

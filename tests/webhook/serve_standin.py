@@ -11,9 +11,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from webhook_world import StandIn, example_world
-
 from fastmatch.kube.server import TlsFiles, WebhookServer
+
+from webhook_world import StandIn, example_world
 
 
 class Announcing(StandIn):

@@ -12,7 +12,6 @@ from typing import Any
 import jsonpatch
 import pytest
 import yaml
-from webhook_world import EXAMPLES, example_world, patch_of, pod, review
 
 import fastmatch as fm
 from fastmatch.inputs import read_catalog
@@ -25,6 +24,8 @@ from fastmatch.kube.admission import (
     cache_object_name,
     parse_review,
 )
+
+from webhook_world import EXAMPLES, example_world, patch_of, pod, review
 
 WEB_CACHE = "imc-2ze5tm5gehgtiiga8x3k"  # the examples' cache of nginx:1.14.2 and busybox:1.30
 SPEC_9_FIELDS = {"namespace", "name", "outcome", "cache_id", "named", "full", "images",

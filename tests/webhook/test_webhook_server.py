@@ -15,10 +15,11 @@ from typing import Any
 import jsonpatch
 import pytest
 import trustme
-from webhook_world import StandIn, example_world, patch_of, pod, post, review
 
 from fastmatch.kube.admission import CACHE_ANNOTATION
 from fastmatch.kube.autocreate import AutoCreator, create_with_client
+
+from webhook_world import StandIn, example_world, patch_of, pod, post, review
 
 WEB_CACHE = "imc-2ze5tm5gehgtiiga8x3k"
 

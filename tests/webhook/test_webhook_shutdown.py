@@ -15,9 +15,10 @@ from typing import Any
 
 import jsonpatch
 import pytest
-from webhook_world import patch_of, pod, post, review
 
 from fastmatch.kube.admission import CACHE_ANNOTATION
+
+from webhook_world import patch_of, pod, post, review
 
 SCRIPT = Path(__file__).resolve().parent / "serve_standin.py"
 
