@@ -119,9 +119,13 @@ class _SyncCollector(Collector):
         except Exception:  # a scrape must not fail with the sync
             log.exception("stats() failed during a scrape")
             return
+        events = {kind: stats[key] for kind, key in (("applied", "events_applied"),
+                                                     ("skipped", "events_skipped"),
+                                                     ("bookmark", "bookmarks"))
+                  if isinstance(stats.get(key), int | float)}
         yield from _labelled(CounterMetricFamily, "fastmatch_sync_events",
-                             "Watch events applied to the index", "type",
-                             stats.get("events_applied"), "applied")
+                             "Watch events read: applied to the index, skipped (not newer "
+                             "than what it holds), bookmarks", "type", events, "applied")
         yield from _labelled(CounterMetricFamily, "fastmatch_sync_relists",
                              "Full lists of the watched kinds", "reason",
                              stats.get("relists"), "all")
