@@ -131,7 +131,10 @@ def run_webhook(args: argparse.Namespace) -> int:
     cluster = cluster_index(api_client, catalog=catalog, resolver=resolver)
     creator = AutoCreator(create_with_client(api_client))
     server = WebhookServer(cluster, tls, host=args.host, port=args.port,
-                           budget_ms=args.budget_ms, layers=catalog, creator=creator)
+                           budget_ms=args.budget_ms, creator=creator,
+                           # Warn of images the catalog lacks, unless the resolver is
+                           # finding them (then the next pod of the image has its layers).
+                           layers=catalog if resolver is None else None)
     cluster.start()
     creator.start()
     try:

@@ -159,8 +159,25 @@ def _labelled(
         yield metric
 
 
+class _CreatorCollector(Collector):
+    """What the background creator did (its ``created``, ``existed``, ``failed``)."""
+
+    def __init__(self, creator: object) -> None:
+        self._creator = creator
+
+    def collect(self) -> Iterator[Metric]:
+        counts = {result: getattr(self._creator, result, None)
+                  for result in ("created", "existed", "failed")}
+        yield from _labelled(CounterMetricFamily, "fastmatch_autocreate",
+                             "ImageCaches the webhook asked the API server for: created, "
+                             "there already (409), failed",
+                             "result", {k: v for k, v in counts.items()
+                                        if isinstance(v, int | float)}, "created")
+
+
 class _Metrics:
-    def __init__(self, registry: CollectorRegistry, decider: PodDecider) -> None:
+    def __init__(self, registry: CollectorRegistry, decider: PodDecider,
+                 creator: object = None) -> None:
         self.requests = Counter("fastmatch_admission_requests",
                                 "Admission requests answered, by what was done",
                                 ["outcome"], registry=registry)
@@ -170,6 +187,8 @@ class _Metrics:
         self.decisions = Counter("fastmatch_decisions", "Decisions made, by outcome",
                                  ["outcome"], registry=registry)
         registry.register(_SyncCollector(decider))
+        if creator is not None:
+            registry.register(_CreatorCollector(creator))
 
 
 class CacheCreator(Protocol):
@@ -226,7 +245,7 @@ class WebhookServer:
         self.grace = grace
         self.reload_interval = reload_interval
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._metrics = _Metrics(self.registry, decider)
+        self._metrics = _Metrics(self.registry, decider, creator)
         self._pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastmatch-admit")
                       if workers > 0 else None)
         self._runner: web.AppRunner | None = None
