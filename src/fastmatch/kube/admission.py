@@ -256,12 +256,11 @@ def _warnings(
 ) -> list[str]:
     warnings: list[str] = []
     containers = _containers(spec)
-    for c in containers:
-        if c.get("imagePullPolicy") == "Always":
-            warnings.append(
-                f"container {c.get('name', '?')}: imagePullPolicy Always pulls the image "
-                "even from a cache; ECI asks for IfNotPresent"
-            )
+    always = [str(c.get("name", "?")) for c in containers if c.get("imagePullPolicy") == "Always"]
+    if always:  # one line for them all: warnings past 4 KiB in total are dropped
+        who = f"container {always[0]}" if len(always) == 1 else f"{len(always)} containers"
+        warnings.append(f"{who}: imagePullPolicy Always pulls images even from a cache; "
+                        "ECI asks for IfNotPresent")
     if result.images > _MAX_IMAGES and result.outcome != "reject":
         warnings.append(
             f"the pod has {result.images} images, more than a cache holds ({_MAX_IMAGES}): "
