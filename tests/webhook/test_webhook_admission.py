@@ -304,3 +304,23 @@ def test_the_object_name_ignores_tags_order_and_duplicates(tmp_path: Path):
                                                 catalog.image("nginx:1.14.2")), 40)
     assert cache_object_name(a) == cache_object_name(b)
     assert DNS.fullmatch(cache_object_name(a))
+
+
+def test_a_minimal_review_without_resource_is_read_by_its_kind(world):
+    obj = pod()
+    body = {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
+            "request": {"uid": "u-min", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                        "operation": "CREATE", "namespace": "default", "object": obj}}
+    admission = admit(parse_review(json.dumps(body).encode()), world)
+    assert admission.outcome == "patched"
+    patched = applied(obj, admission)
+    assert patched["metadata"]["annotations"][CACHE_ANNOTATION] == WEB_CACHE
+    body["request"]["kind"] = {"group": "apps", "version": "v1", "kind": "Deployment"}
+    assert admit(parse_review(json.dumps(body).encode()), world).outcome == "skipped"
+
+
+def test_a_binding_subresource_is_not_a_pod_create(world):
+    body = review(pod())
+    body["request"]["subResource"] = "binding"
+    admission = admit(parse_review(json.dumps(body).encode()), world)
+    assert admission.outcome == "skipped" and patch_of(admission.review) == []

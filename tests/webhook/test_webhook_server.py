@@ -5,6 +5,7 @@ mid-body, the time budget, failing open, the cache created once, TLS rotation.""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -290,3 +291,17 @@ def test_tls_rotation_is_picked_up_without_a_dropped_request(serve, pki):
     with pytest.raises(ssl.SSLError):
         conn = running.connect(pki.client_context(), timeout=2)
         conn.request("GET", "/healthz")
+
+
+def test_one_structured_debug_line_per_decision(serve, pki, caplog):
+    running = serve(example_world())
+    conn = running.connect(pki.client_context())
+    with caplog.at_level(logging.DEBUG, logger="fastmatch.webhook"):
+        post(conn, review(pod(["redis:7"]), uid="u-log"))
+    conn.close()
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.levelno == logging.DEBUG and r.getMessage().startswith("{")]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["uid"] == "u-log" and line["outcome"] == "patched"
+    assert line["decision"] == "none" and line["create"].startswith("auto-create-for-redis-")

@@ -288,6 +288,22 @@ def _warnings(
     return warnings
 
 
+def _is_pod_create(request: Mapping[str, Any]) -> bool:
+    """Whether the request creates a pod: its ``resource`` (what the API server always
+    sends) says pods, no subresource, else its ``kind`` or its object's says Pod; and
+    its ``operation`` is CREATE (a request without one is read as a CREATE)."""
+    if request.get("operation", "CREATE") != "CREATE" or request.get("subResource"):
+        return False
+    resource = request.get("resource")
+    if isinstance(resource, Mapping):
+        return resource.get("resource") == "pods" and resource.get("group", "") == ""
+    kind = request.get("kind")
+    if isinstance(kind, Mapping):
+        return kind.get("kind") == "Pod" and kind.get("group", "") == ""
+    obj = request.get("object")
+    return isinstance(obj, Mapping) and obj.get("kind", "Pod") == "Pod"
+
+
 def _pod_name(meta: Mapping[str, Any], request: Mapping[str, Any]) -> str:
     name = meta.get("name") or request.get("name")
     if isinstance(name, str) and name:
@@ -328,14 +344,7 @@ def admit(
     created.  Raise :class:`AdmissionError` when ``request`` lacks the pod.
     """
     request = review.request
-    resource = request.get("resource")
-    is_pods = (
-        isinstance(resource, Mapping)
-        and resource.get("resource") == "pods"
-        and resource.get("group", "") == ""
-        and not request.get("subResource")
-    )
-    if not is_pods or request.get("operation") != "CREATE":
+    if not _is_pod_create(request):
         return Admission(allowed(review), "skipped")
     obj = request.get("object")
     if not isinstance(obj, Mapping):
