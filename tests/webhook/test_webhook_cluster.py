@@ -7,7 +7,11 @@ Skipped where the sync is not part of the tree yet (the branch that brings it me
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -113,3 +117,53 @@ def test_the_webhook_over_the_cluster_sync(cluster, serve, pki):
         conn.close()
         creator.stop()
         ci.stop()
+
+
+def test_fastmatch_webhook_as_a_user_runs_it(cluster, pki, tmp_path):
+    server, _ci = cluster
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": server.url}}],
+        "users": [{"name": "fake", "user": {}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+    }))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastmatch", "webhook", "--kubeconfig", str(kubeconfig),
+         "--tls-cert", str(pki.cert_file), "--tls-key", str(pki.key_file), "--host",
+         "127.0.0.1", "--port", "0", "--catalog", str(EXAMPLES / "catalog.jsonl")],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        port = 0
+        for line in proc.stderr:  # ends if the process dies
+            found = re.search(r"serving on https://127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port, "fastmatch webhook did not start"
+        ctx = pki.client_context()
+        deadline = time.monotonic() + 20
+        status = 0
+        while status != 200 and time.monotonic() < deadline:
+            conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+            conn.request("GET", "/readyz")
+            response = conn.getresponse()
+            status = response.status
+            response.read()
+            conn.close()
+            if status != 200:
+                time.sleep(0.05)
+        assert status == 200
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+        obj = pod()
+        status, answer = post(conn, review(obj))
+        conn.close()
+        patched = jsonpatch.apply_patch(obj, patch_of(answer))
+        assert patched["metadata"]["annotations"][CACHE_ANNOTATION] == WEB_CACHE
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
