@@ -48,6 +48,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"expected 0 to 64 threads, got {text!r}")
+    return value
+
+
 def add_webhook_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``fastmatch webhook`` to an argparse sub-parser set."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -77,6 +87,10 @@ def add_webhook_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--budget-ms", type=_budget, default=200.0, metavar="MS",
                         help="time to answer a review in; past it the pod is admitted "
                              "unchanged, with a warning (default 200)")
+    parser.add_argument("--workers", type=_workers, default=4, metavar="N",
+                        help="threads that decide, so that a slow decision cannot hold the "
+                             "others past the budget (default 4; 0 decides on the event "
+                             "loop: less CPU a request, the budget checked only after)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info",
                         help="log level (debug: one line per decision; default info)")
@@ -131,7 +145,7 @@ def run_webhook(args: argparse.Namespace) -> int:
     cluster = cluster_index(api_client, catalog=catalog, resolver=resolver)
     creator = AutoCreator(create_with_client(api_client))
     server = WebhookServer(cluster, tls, host=args.host, port=args.port,
-                           budget_ms=args.budget_ms, creator=creator,
+                           budget_ms=args.budget_ms, creator=creator, workers=args.workers,
                            # Warn of images the catalog lacks, unless the resolver is
                            # finding them (then the next pod of the image has its layers).
                            layers=catalog if resolver is None else None)

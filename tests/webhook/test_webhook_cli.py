@@ -18,7 +18,7 @@ def test_help_names_the_flags_of_the_spec(capsys):
 
 
 @pytest.mark.parametrize("bad", [["--budget-ms", "0"], ["--budget-ms", "fast"],
-                                 ["--port", "70000"]])
+                                 ["--port", "70000"], ["--workers", "-1"]])
 def test_bad_flags_exit_2(capsys, bad, tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["webhook", "--tls-cert", "c", "--tls-key", "k", *bad])
