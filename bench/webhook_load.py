@@ -167,7 +167,8 @@ def _self_cpu() -> float:
 class Webhook:
     """The webhook process, with a CA and certificate made for the run."""
 
-    def __init__(self, n_caches: int = N_CACHES) -> None:
+    def __init__(self, n_caches: int = N_CACHES, *, prefix: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.folder = tempfile.TemporaryDirectory(prefix="fastmatch-webhook-bench-")
         self.ca = trustme.CA()
         cert = self.ca.issue_cert("127.0.0.1", "localhost")
@@ -175,10 +176,12 @@ class Webhook:
         key_file = Path(self.folder.name, "tls.key")
         cert_file.write_bytes(b"".join(p.bytes() for p in cert.cert_chain_pems))
         key_file.write_bytes(cert.private_key_pem.bytes())
-        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}"
-               f"{os.environ.get('PYTHONPATH', '')}"}
+        if env is None:
+            env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}"
+                   f"{os.environ.get('PYTHONPATH', '')}"}
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", str(cert_file), str(key_file), str(n_caches)],
+            [*(prefix or []), sys.executable, __file__, "serve", str(cert_file),
+             str(key_file), str(n_caches)],
             stderr=subprocess.PIPE, text=True, env=env)
         assert self.proc.stderr is not None
         self.port = 0

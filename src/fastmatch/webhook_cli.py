@@ -156,3 +156,5 @@ def run_webhook(args: argparse.Namespace) -> int:
     finally:
         creator.stop()
         cluster.stop()
+        if resolver is not None:
+            resolver.close()

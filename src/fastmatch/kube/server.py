@@ -209,7 +209,12 @@ class WebhookServer:
     know; ``creator``: takes the ImageCache objects to create (an
     :class:`~fastmatch.kube.autocreate.AutoCreator`), or ``None`` to create
     nothing; ``read_timeout``: seconds a client has to send its body;
-    ``grace``: seconds in-flight requests get at shutdown.
+    ``grace``: seconds in-flight requests get at shutdown; ``keepalive_timeout``:
+    seconds an idle connection is kept, longer than the API server's own 90 s, so
+    that the client closes an idle connection first (a request sent on a connection
+    the server is closing fails, and the pod goes unpatched); ``workers``: threads
+    that decide (0: on the event loop, less CPU a request, the budget then checked
+    only once the decision is made).
     """
 
     def __init__(
@@ -224,7 +229,7 @@ class WebhookServer:
         creator: CacheCreator | None = None,
         body_limit: int = BODY_LIMIT,
         read_timeout: float = 10.0,
-        keepalive_timeout: float = 75.0,
+        keepalive_timeout: float = 120.0,
         grace: float = 25.0,
         reload_interval: float = 1.0,
         workers: int = 4,
