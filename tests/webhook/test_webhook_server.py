@@ -305,3 +305,21 @@ def test_one_structured_debug_line_per_decision(serve, pki, caplog):
     line = lines[0]
     assert line["uid"] == "u-log" and line["outcome"] == "patched"
     assert line["decision"] == "none" and line["create"].startswith("auto-create-for-redis-")
+
+
+def test_a_half_written_certificate_pair_keeps_the_old_one_serving(serve, pki):
+    running = serve(example_world(), reload_interval=3600)  # reloaded by hand below
+    tls = running.server.tls
+    good_key = pki.key_file.read_bytes()
+    pki.key_file.write_bytes(good_key[: len(good_key) // 2])  # cut mid-write
+    assert tls.reload_if_changed() is False and tls.reloads == 0
+    conn = running.connect(pki.client_context())
+    assert post(conn, review(pod()))[0] == 200  # still the old certificate
+    conn.close()
+    new_ca = trustme.CA()
+    pki.issue(new_ca)
+    assert tls.reload_if_changed() is True and tls.reloads == 1
+    assert tls.reload_if_changed() is False  # nothing changed since
+    conn = running.connect(pki.client_context(new_ca))
+    assert post(conn, review(pod()))[0] == 200
+    conn.close()
