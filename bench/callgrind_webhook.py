@@ -3,7 +3,7 @@ valgrind twice, answering N and then 3N reviews on one kept-alive TLS connection
 same warm-up; half the difference of the two totals, over N, is one review's cost (start-up,
 the index's build and the warm-up cancel out).  The load's client runs outside valgrind.
 
-    PYTHONPATH=src .venv/bin/python bench/callgrind_webhook.py [--reviews 200] [--workers 4]
+    PYTHONPATH=src .venv/bin/python bench/callgrind_webhook.py [--reviews 200] [--workers 0]
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def count(reviews: int, workers: int, bodies: list[bytes]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reviews", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     bodies = review_bodies(N_CACHES)
     one = count(args.reviews, args.workers, bodies)

@@ -2,8 +2,8 @@
 loopback, 10k caches in the index, the webhook in a process of its own.
 
 - ``test_webhook_round_trip``: one review at a time on one kept-alive connection (closed
-  loop): the median round trip, with the decision on the server's thread pool (the default,
-  which holds the time budget even when a decision hangs) and inline on the event loop;
+  loop): the median round trip, with the decision on the event loop (the default) and on a
+  thread pool (``--workers 4``: the budget a hard deadline even for a decision that hangs);
 - ``test_webhook_open_loop``: the open-loop generator of ``webhook_load.py`` at 300, 1,000
   and 2,000 requests a second: p50, p99, p99.9, errors and the CPU of both processes, in
   ``extra_info`` (one round: a load run is its own repetition).
@@ -26,7 +26,7 @@ import pytest
 from webhook_load import Webhook, review_bodies, run_load
 
 
-@pytest.fixture(scope="module", params=[4, 0], ids=["thread-pool", "inline"])
+@pytest.fixture(scope="module", params=[0, 4], ids=["inline", "thread-pool"])
 def webhook(request: pytest.FixtureRequest, disabled: bool) -> Iterator[tuple[Webhook, list]]:
     n_caches = 1_000 if disabled else 10_000
     os.environ["FASTMATCH_BENCH_WORKERS"] = str(request.param)

@@ -110,7 +110,7 @@ def serve(cert: str, key: str, n_caches: int) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     cluster = _Cluster(n_caches)
-    workers = int(os.environ.get("FASTMATCH_BENCH_WORKERS", "4"))
+    workers = int(os.environ.get("FASTMATCH_BENCH_WORKERS", "0"))
     server = WebhookServer(cluster, TlsFiles(cert, key), host="127.0.0.1", port=0,
                            workers=workers)
     return server.serve_forever()
@@ -260,7 +260,7 @@ def run_load(webhook: Webhook, bodies: list[bytes], rate: float, seconds: float 
 
 
 def highest_rate(webhook: Webhook, bodies: list[bytes], *, p99_ms: float = 10.0,
-                 seconds: float = 5.0, start: float = 500.0, step: float = 250.0,
+                 seconds: float = 5.0, start: float = 100.0, step: float = 100.0,
                  top: float = 5000.0) -> tuple[float, list[LoadResult]]:
     """The highest rate (in ``step``s from ``start``) whose p99 stays under ``p99_ms`` with
     no errors, and every run it took to find it."""

@@ -87,10 +87,11 @@ def add_webhook_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--budget-ms", type=_budget, default=200.0, metavar="MS",
                         help="time to answer a review in; past it the pod is admitted "
                              "unchanged, with a warning (default 200)")
-    parser.add_argument("--workers", type=_workers, default=4, metavar="N",
-                        help="threads that decide, so that a slow decision cannot hold the "
-                             "others past the budget (default 4; 0 decides on the event "
-                             "loop: less CPU a request, the budget checked only after)")
+    parser.add_argument("--workers", type=_workers, default=0, metavar="N",
+                        help="threads that decide, making the budget a hard deadline even "
+                             "for a decision that blocks, at a quarter more CPU a review "
+                             "(default 0: decide on the event loop, and drop a decision "
+                             "that ends past the budget)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         default="info",
                         help="log level (debug: one line per decision; default info)")

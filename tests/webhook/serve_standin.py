@@ -1,6 +1,7 @@
 """A webhook process over the examples' stand-in, for the tests that signal it:
 ``serve_standin.py CERT KEY DELAY``; logs "serving on https://127.0.0.1:PORT" on stderr and
-"deciding" as each decision starts (each takes DELAY seconds)."""
+"deciding" as each decision starts (each takes DELAY seconds, on a thread, so that the
+event loop carries on meanwhile)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def main() -> int:
     world = example_world(delay=delay)
     world.__class__ = Announcing
     server = WebhookServer(world, TlsFiles(cert, key), host="127.0.0.1", port=0,
-                           budget_ms=20_000, grace=10)
+                           budget_ms=20_000, grace=10, workers=2)
     return server.serve_forever()
 
 

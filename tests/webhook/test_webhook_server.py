@@ -167,7 +167,7 @@ def test_past_the_budget_the_pod_is_admitted_unchanged(serve, pki):
             return super().match_pod(pod_obj, **kwargs)
 
     creator = Recorder()
-    running = serve(Slow(), budget_ms=50, creator=creator)
+    running = serve(Slow(), budget_ms=50, creator=creator, workers=2)
     conn = running.connect(pki.client_context())
     try:
         status, answer = post(conn, review(pod(["redis:7"])))
@@ -322,4 +322,17 @@ def test_a_half_written_certificate_pair_keeps_the_old_one_serving(serve, pki):
     assert tls.reload_if_changed() is False  # nothing changed since
     conn = running.connect(pki.client_context(new_ca))
     assert post(conn, review(pod()))[0] == 200
+    conn.close()
+
+
+def test_on_the_event_loop_a_decision_that_ends_past_the_budget_is_dropped(serve, pki):
+    creator = Recorder()
+    running = serve(StandIn(delay=0.1), budget_ms=20, creator=creator)  # workers=0
+    conn = running.connect(pki.client_context())
+    status, answer = post(conn, review(pod(["redis:7"])))
+    assert status == 200
+    response = answer["response"]
+    assert response["allowed"] is True and "patch" not in response
+    assert "budget" in response["warnings"][0]
+    assert creator.objects == []
     conn.close()

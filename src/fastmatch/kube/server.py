@@ -4,10 +4,11 @@ Built on aiohttp (asyncio, HTTP/1.1 keep-alive, a C HTTP parser, graceful
 shutdown that closes idle keep-alive connections and waits for the requests in
 flight), measured in ``bench/test_bench_webhook.py``.  The API server keeps its
 connections to the webhook open, so one process serves many requests a
-connection; the decision itself takes microseconds and runs on a small thread
-pool, so that the time budget holds even when a decision is slow (the index
-locked by a sync burst, say): past ``budget_ms`` the pod is admitted unchanged,
-with a warning, and the late decision is dropped.
+connection; the decision itself takes tens of microseconds and runs on the
+event loop (no I/O in it: the sync resolves layers in the background), and one
+that ends past ``budget_ms`` is dropped: the pod is admitted unchanged, with a
+warning.  For a decider that may block, ``workers`` threads decide instead and
+the budget is a hard deadline.
 
 TLS comes from files and is reloaded when they change (cert-manager rotates
 them in place): the context's certificate is replaced, so new connections get
@@ -212,9 +213,14 @@ class WebhookServer:
     ``grace``: seconds in-flight requests get at shutdown; ``keepalive_timeout``:
     seconds an idle connection is kept, longer than the API server's own 90 s, so
     that the client closes an idle connection first (a request sent on a connection
-    the server is closing fails, and the pod goes unpatched); ``workers``: threads
-    that decide (0: on the event loop, less CPU a request, the budget then checked
-    only once the decision is made).
+    the server is closing fails, and the pod goes unpatched); ``workers``: 0 (the
+    default) decides on the event loop, and a decision that ends past the budget is
+    dropped for the budget's answer; ``N`` threads decide instead, so that even a
+    decision that blocks (a decider that waits on I/O or a lock) cannot keep the
+    answer past the budget, at a cost: the hand-offs between the loop and the
+    threads take the GIL back and forth (a quarter more instructions a review, and
+    the answered rate falls short of 1,000 a second on two cores:
+    bench/test_bench_webhook.py).
     """
 
     def __init__(
@@ -232,7 +238,7 @@ class WebhookServer:
         keepalive_timeout: float = 120.0,
         grace: float = 25.0,
         reload_interval: float = 1.0,
-        workers: int = 4,
+        workers: int = 0,
         registry: CollectorRegistry | None = None,
     ) -> None:
         if budget_ms <= 0:
