@@ -336,3 +336,20 @@ def test_on_the_event_loop_a_decision_that_ends_past_the_budget_is_dropped(serve
     assert "budget" in response["warnings"][0]
     assert creator.objects == []
     conn.close()
+
+
+def test_metrics_count_the_caches_created(serve, pki, fake_api):
+    creator = AutoCreator(create_with_client(fake_api.api_client()))
+    creator.start()
+    try:
+        running = serve(example_world(), creator=creator)
+        conn = running.connect(pki.client_context())
+        post(conn, review(pod(["redis:7"])))
+        assert creator.drain(10)
+        status, text = get(conn, "/metrics")
+        conn.close()
+    finally:
+        creator.stop()
+    assert status == 200
+    assert 'fastmatch_autocreate_total{result="created"} 1.0' in text
+    assert 'fastmatch_autocreate_total{result="failed"} 0.0' in text
