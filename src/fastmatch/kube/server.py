@@ -23,6 +23,7 @@ answered with an error; only a body that is not an AdmissionReview gets HTTP 400
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -427,9 +428,27 @@ class WebhookServer:
         log.info("serving on https://%s:%d", self.host, self.port)
 
     async def _reload_loop(self) -> None:
+        frozen = self._freeze_if_ready(False)
         while True:
             await asyncio.sleep(self.reload_interval)
             self.tls.reload_if_changed()
+            if not frozen:
+                frozen = self._freeze_if_ready(frozen)
+
+    def _freeze_if_ready(self, frozen: bool) -> bool:
+        # The index's objects (caches, images, layers: hundreds of thousands) live as
+        # long as the process; left to the collector, each full collection walks them
+        # all, a pause of tens of milliseconds in the middle of some request.  Once the
+        # first sync is in, they move to the permanent generation (later changes are
+        # few, and collected as usual).
+        try:
+            ready = bool(self.decider.ready)
+        except Exception:
+            return frozen
+        if ready:
+            gc.collect()
+            gc.freeze()
+        return ready
 
     async def stop(self) -> None:
         """Stop taking connections, close idle keep-alive ones, let the requests in
