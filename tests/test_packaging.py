@@ -134,7 +134,8 @@ print(json.dumps({"tried": tried, "loaded": loaded}))
 
 
 @pytest.mark.parametrize("args", [[], ["--help"], ["--version"], ["demo", "--help"],
-                                  ["resolve", "--help"], ["bench", "--help"]],
+                                  ["resolve", "--help"], ["bench", "--help"],
+                                  ["webhook", "--help"]],
                          ids=lambda a: " ".join(["fastmatch", *a]) if a else "import fastmatch")
 def test_import_and_help_load_no_extra(args):
     assert {"kubernetes", "distributed", "dask"} <= set(EXTRA_IMPORTS)
@@ -236,7 +237,7 @@ def test_the_wheel_asks_pip_for_little_and_names_its_extras(dist: Dist):
                                                               or r.marker.evaluate(env))}
 
     assert wanted(None) == {"numpy", "pyyaml"}, "a plain install pulls the engine's needs only"
-    assert wanted("kube") == {"kubernetes"}
+    assert wanted("kube") == {"kubernetes", "aiohttp", "prometheus-client"}
     assert wanted("dask") == {"distributed"}
 
 

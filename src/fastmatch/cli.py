@@ -11,6 +11,7 @@ from fastmatch.demo import add_demo_parser
 from fastmatch.errors import FastmatchError
 from fastmatch.match_cli import add_match_parser
 from fastmatch.registry.cli import ArgumentParser, add_resolve_parser
+from fastmatch.webhook_cli import add_webhook_parser
 
 __all__ = ["build_parser", "main"]
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(commands)
     add_resolve_parser(commands)
     add_bench_parser(commands)
+    add_webhook_parser(commands)
     return parser
 
 
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_usage(sys.stderr)
-        print("fastmatch: error: a command is required (match, demo, resolve, bench)",
+        print("fastmatch: error: a command is required (match, demo, resolve, bench, webhook)",
               file=sys.stderr)
         return 2
     try:
