@@ -7,24 +7,13 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import fastmatch as fm
 from fastmatch.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
-NOW = "2026-12-01T00:00:00Z"
-CACHES = [str(EXAMPLES / "imagecaches.json"), str(EXAMPLES / "describe-image-caches.json")]
-PODS = [str(EXAMPLES / name) for name in ("deployment.yaml", "workloads.yaml", "pods.yaml")]
-CONTEXT = [
-    "--catalog", str(EXAMPLES / "catalog.jsonl"),
-    "--profile", str(EXAMPLES / "eci-profile.yaml"),
-    "--namespaces", str(EXAMPLES / "namespaces.yaml"),
-    "--now", NOW,
-]
+from report_helpers import CACHES, CONTEXT, EXAMPLES, NOW, PODS
 
 
 def run(capsys, *args):
