@@ -16,7 +16,7 @@ from fastmatch.report.aggregate import iso
 from fastmatch.report.cluster_report import ClusterReport
 from fastmatch.report.recommend import GREEDY_GUARANTEE
 
-__all__ = ["CSV_COLUMNS", "short_ref", "write_csv", "write_json", "write_table"]
+__all__ = ["CSV_COLUMNS", "human_seconds", "short_ref", "write_csv", "write_json", "write_table"]
 
 CSV_COLUMNS = ("namespace", "name", "outcome", "cache_id", "named", "full", "images",
                "covered", "perfect", "reason", "create")
@@ -92,6 +92,14 @@ def short_ref(ref: str) -> str:
     return ref
 
 
+def human_seconds(seconds: float) -> str:
+    """Seconds for a person: ``4.4 s``, ``12.5 min``, ``30.5 h``, ``3.2 days``."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:,.1f} s"
+
+
 def _pods(n: int) -> str:
     return f"{n:,} pod{'s' if n != 1 else ''}"
 
@@ -116,7 +124,8 @@ def write_table(report: ClusterReport, out: IO[str], *, top: int = 5) -> None:
         f"  rejected           {s.rejected:,}",
         f"  bytes from caches  {human_bytes(s.bytes_from_cache)} of "
         f"{human_bytes(s.bytes_pulled)} ({_share(s.bytes_from_cache, s.bytes_pulled)})",
-        f"  time saved         {s.seconds_saved:,.1f} s of pulling at {s.bandwidth:g} MB/s",
+        f"  time saved         {human_seconds(s.seconds_saved)} of pulling at "
+        f"{s.bandwidth:g} MB/s",
         f"  caches             {len(report.caches) - idle:,} served pods, {idle:,} idle",
     ]
     busiest = sorted((c for c in report.caches if not c.idle),

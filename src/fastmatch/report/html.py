@@ -19,7 +19,7 @@ from fastmatch.errors import FastmatchError
 from fastmatch.explain import human_bytes
 from fastmatch.report.aggregate import iso
 from fastmatch.report.cluster_report import ClusterReport
-from fastmatch.report.formats import short_ref
+from fastmatch.report.formats import human_seconds, short_ref
 from fastmatch.report.recommend import GREEDY_GUARANTEE
 
 __all__ = ["MAX_POD_ROWS", "ReportExtraError", "write_html"]
@@ -170,7 +170,8 @@ def write_html(report: ClusterReport, out: IO[str], *, title: str = "fastmatch r
         ("rejected", f"{s.rejected:,}", "summary-rejected"),
         ("bytes from caches", human_bytes(s.bytes_from_cache), "summary-from-cache"),
         ("bytes pulled with no cache", human_bytes(s.bytes_pulled), "summary-pulled"),
-        ("time saved", f"{s.seconds_saved:,.1f} s at {s.bandwidth:g} MB/s", "summary-saved"),
+        ("time saved", f"{human_seconds(s.seconds_saved)} at {s.bandwidth:g} MB/s",
+         "summary-saved"),
     ]
     parts = [
         "<!DOCTYPE html>",
