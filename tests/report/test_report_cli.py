@@ -174,3 +174,23 @@ def test_the_command_loads_no_extra_until_it_needs_one():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_simulate_reads_the_pods_own_creation_times(capsys, tmp_path):
+    pods = tmp_path / "pods.yaml"
+    pods.write_text("".join(
+        f"---\nkind: Pod\nmetadata: {{name: p{d}, creationTimestamp: '2026-11-0{d}T08:00:00Z'}}\n"
+        "spec: {containers: [{name: c, image: 'redis:7'}]}\n" for d in (1, 3)))
+    code = main(["report", "--caches", *CACHES, "--pods", str(pods), "--now", NOW,
+                 "--format", "json", "--simulate"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    days = json.loads(out)["simulation"]
+    assert [(d["day"], d["pods"], d["hits"], d["created"]) for d in days] == [
+        ("2026-11-01", 1, 0, 1), ("2026-11-02", 0, 0, 0), ("2026-11-03", 1, 1, 0)]
+    # Without the times, the simulation cannot run: the error names the pod.
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: 'redis:7'}]}\n")
+    code = main(["report", "--caches", *CACHES, "--pods", str(bare), "--simulate"])
+    assert code == 2
+    assert "bare.yaml" in capsys.readouterr().err
