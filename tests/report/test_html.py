@@ -38,6 +38,19 @@ _HOOK = """<script>
   });
   window.addEventListener("load", function () {
     setTimeout(function () {
+      // Click the caches table's "pods" header twice: up, then down.
+      var header = document.querySelector("#table-caches th:nth-child(2)");
+      var orders = [];
+      for (var n = 0; n < 2; n++) {
+        header.click();
+        orders.push(Array.prototype.map.call(
+          document.querySelectorAll("#table-caches tbody tr td:nth-child(2)"),
+          function (td) { return Number(td.getAttribute("data-sort")); }));
+      }
+      var sorted = document.createElement("pre");
+      sorted.id = "sorted";
+      sorted.textContent = JSON.stringify(orders);
+      document.body.appendChild(sorted);
       var out = document.createElement("pre");
       out.id = "console-errors";
       out.textContent = JSON.stringify(seen);
@@ -92,6 +105,9 @@ def test_the_page_renders_in_chromium_with_no_errors_and_shows_the_summary(page,
     assert found, "the page never finished loading"
     assert json.loads(found.group(1).replace("&quot;", '"')) == []
     assert "Uncaught" not in shown.stderr
+    # A click on a header sorts the table by it, a second click the other way.
+    up, down = json.loads(re.search(r'<pre id="sorted">(.*?)</pre>', dom, re.S).group(1))
+    assert up == sorted(up) and down == sorted(up, reverse=True) and len(set(up)) > 1
     # The summary numbers, as text.
     for card, value in [("summary-pods", "13"), ("summary-hit", "5 (38.5%)"),
                         ("summary-perfect", "3"), ("summary-partial", "2"),
@@ -110,7 +126,5 @@ def test_the_page_renders_in_chromium_with_no_errors_and_shows_the_summary(page,
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_tables_sort_on_a_click(page):
-    text = page.read_text()
-    assert text.count('class="sortable"') >= 4
-    assert 'addEventListener("click"' in text
+def test_every_table_can_sort(page):
+    assert page.read_text().count('class="sortable"') >= 5
