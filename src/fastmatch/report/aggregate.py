@@ -140,7 +140,7 @@ def summarize(groups: Iterable[PodGroup], bandwidth: float = DEFAULT_BANDWIDTH) 
             rejected += n
         else:
             miss += n
-    seconds = round(from_cache / (bandwidth * 1e6), 3)
+    seconds = from_cache / (bandwidth * 1e6)
     return Summary(pods, perfect, partial, miss, rejected, from_cache, pulled, seconds,
                    float(bandwidth))
 
