@@ -194,3 +194,36 @@ def test_simulate_reads_the_pods_own_creation_times(capsys, tmp_path):
     code = main(["report", "--caches", *CACHES, "--pods", str(bare), "--simulate"])
     assert code == 2
     assert "bare.yaml" in capsys.readouterr().err
+
+
+def test_resolve_takes_the_layers_from_the_registry_resolver(capsys, monkeypatch, tmp_path):
+    # The registry itself is the resolver's tests' business: here, a stand-in resolver
+    # that knows one image, to see that --resolve hands it to the readers as their layers.
+    import fastmatch.registry as registry
+
+    asked = []
+
+    class Resolver:
+        def __init__(self, config, *, cache_dir=None, catalog=None):
+            asked.append(("made", catalog is not None))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            asked.append(("closed",))
+
+        def get(self, ref, *, platform=None):
+            if ref.startswith("docker.io/library/redis"):
+                return fm.Image(ref, [fm.Layer("sha256:" + "1" * 64, 7_000_000)])
+            return None
+
+    monkeypatch.setattr(registry, "Resolver", Resolver)
+    pods = tmp_path / "pods.yaml"
+    pods.write_text("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: 'redis:7'}]}\n")
+    code = main(["report", "--caches", *CACHES, "--pods", str(pods), "--now", NOW,
+                 "--format", "json", "--resolve"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["summary"]["bytes_pulled"] == 7_000_000
+    assert asked == [("made", False), ("closed",)]
