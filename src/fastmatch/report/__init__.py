@@ -22,13 +22,13 @@ first used, from the ``report`` and ``dask`` extras.
 from fastmatch.report.aggregate import DEFAULT_BANDWIDTH, CacheUse, PodGroup, Summary
 from fastmatch.report.cluster_report import ClusterReport, build_report
 from fastmatch.report.distribute import (
-    DaskError,
     decide_in_parts,
     decide_on_dask,
     split_by_image_set,
 )
+from fastmatch.report.errors import DaskError, ReportError, ReportExtraError
 from fastmatch.report.formats import write_csv, write_json, write_table
-from fastmatch.report.html import ReportExtraError, write_html
+from fastmatch.report.html import write_html
 from fastmatch.report.recommend import (
     GREEDY_GUARANTEE,
     CreateRecommendation,
@@ -48,6 +48,7 @@ __all__ = [
     "DayRate",
     "DeleteRecommendation",
     "PodGroup",
+    "ReportError",
     "ReportExtraError",
     "Summary",
     "TimedPod",

@@ -31,9 +31,10 @@ from fastmatch.index import CacheIndex
 from fastmatch.inputs import PodRequest
 from fastmatch.model import Image
 from fastmatch.policy import MatchPolicy
+from fastmatch.report.errors import DaskError, ReportExtraError
 from fastmatch.result import MatchResult
 
-__all__ = ["DaskError", "Progress", "decide_in_parts", "decide_on_dask", "split_by_image_set"]
+__all__ = ["Progress", "decide_in_parts", "decide_on_dask", "split_by_image_set"]
 
 # Called with the number of pods just decided.
 Progress = Callable[[int], None]
@@ -41,10 +42,6 @@ Progress = Callable[[int], None]
 # each pod asks for; and a worker's answer: the distinct results, and which one each pod got.
 Compact = tuple[list[tuple[tuple[Image, ...], MatchPolicy, str]], npt.NDArray[np.int32]]
 Answer = tuple[list[MatchResult], npt.NDArray[np.int32]]
-
-
-class DaskError(FastmatchError):
-    """The Dask cluster cannot be reached or used (its address, or a worker's failure)."""
 
 
 def _set_key(images: tuple[Image, ...]) -> Any:
@@ -198,7 +195,8 @@ def decide_on_dask(
     try:
         dask: Any = importlib.import_module("distributed")  # the dask extra, untyped
     except ImportError:
-        raise DaskError("--dask needs the dask extra: pip install 'fastmatch[dask]'") from None
+        raise ReportExtraError("--dask needs the dask extra: pip install 'fastmatch[dask]'") \
+            from None
     buffer = io.BytesIO()
     index.save(buffer)
     snapshot = buffer.getvalue()

@@ -15,21 +15,17 @@ import html
 import importlib
 from typing import IO, Any
 
-from fastmatch.errors import FastmatchError
 from fastmatch.explain import human_bytes
 from fastmatch.report.aggregate import iso
 from fastmatch.report.cluster_report import ClusterReport
+from fastmatch.report.errors import ReportExtraError
 from fastmatch.report.formats import human_seconds, short_ref
 from fastmatch.report.recommend import GREEDY_GUARANTEE
 
-__all__ = ["MAX_POD_ROWS", "ReportExtraError", "write_html"]
+__all__ = ["MAX_POD_ROWS", "write_html"]
 
 MAX_POD_ROWS = 2000  # pods listed in the page; the JSON and the CSV list them all
 _TOP = 25  # bars in a chart of caches or image sets
-
-
-class ReportExtraError(FastmatchError):
-    """The HTML report needs the ``report`` extra (plotly), which is not installed."""
 
 
 _STYLE = """
