@@ -24,7 +24,7 @@ from fastmatch.inputs import (
     read_pods,
     read_profile,
 )
-from fastmatch.model import ImageCache
+from fastmatch.model import Image, ImageCache
 from fastmatch.result import MatchResult
 from fastmatch.timeutil import utcnow
 
@@ -104,8 +104,11 @@ def decide(files: ClusterFiles, *, index: CacheIndex | None = None) -> Decisions
     if index is None:
         index = CacheIndex(files.caches)
     requests = files.requests
+    # A list per workload, shared by its replicas: match_many copies a tuple per pod.
+    lists: dict[int, list[Image]] = {}
     results = index.match_many(
-        [r.images for r in requests],
+        [lists.get(id(r.images)) or lists.setdefault(id(r.images), list(r.images))
+         for r in requests],
         [r.policy for r in requests],
         now=files.now,
         pod_names=[r.name for r in requests],

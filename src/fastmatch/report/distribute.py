@@ -34,7 +34,7 @@ from fastmatch.policy import MatchPolicy
 from fastmatch.report.errors import DaskError, ReportExtraError
 from fastmatch.result import MatchResult
 
-__all__ = ["Progress", "decide_in_parts", "decide_on_dask", "split_by_image_set"]
+__all__ = ["Progress", "decide_in_parts", "decide_on_dask", "image_lists", "split_by_image_set"]
 
 # Called with the number of pods just decided.
 Progress = Callable[[int], None]
@@ -99,6 +99,20 @@ class _Groups:
         return [self.table[k] for k in pairs.tolist()], which.astype(np.int32)
 
 
+def image_lists(requests: Sequence[PodRequest]) -> list[list[Image]]:
+    """Each pod's images as a list, one list shared by the pods that share their images
+    (a workload's replicas): what ``match_many`` takes without a copy per pod."""
+    lists: dict[int, list[Image]] = {}
+    out: list[list[Image]] = []
+    for request in requests:
+        images = request.images
+        found = lists.get(id(images))
+        if found is None:
+            found = lists[id(images)] = list(images)
+        out.append(found)
+    return out
+
+
 def split_by_image_set(requests: Sequence[PodRequest], parts: int) -> list[list[int]]:
     """The indexes of ``requests`` in at most ``parts`` parts, every pod of one image set
     in the same part, each part in input order, the parts about even in pods."""
@@ -111,7 +125,9 @@ def _decide_compact(index: CacheIndex, part: Compact, now: datetime,
     results, and which one each pod got."""
     table, which = part
     ks = which.tolist()
-    images = [t[0] for t in table]
+    # One list per pair, shared by its pods: match_many takes a list as it is (a tuple
+    # it copies), and groups replicas by the objects they share.
+    images = [list(t[0]) for t in table]
     policies = [t[1] for t in table]
     # A pod's name is read only when its pair's first pod proposes a cache (§3.7).
     names = [""] * len(ks)
@@ -150,7 +166,7 @@ def decide_in_parts(
     """Decide every pod on this machine (all cores), in ``parts`` batches so that
     ``progress`` hears of each: the same results as one ``match_many`` call."""
     if parts <= 1:
-        results = index.match_many([r.images for r in requests], [r.policy for r in requests],
+        results = index.match_many(image_lists(requests), [r.policy for r in requests],
                                    now=now, pod_names=[r.name for r in requests])
         if progress is not None:
             progress(len(requests))
