@@ -203,7 +203,7 @@ def decide_on_dask(
     address: str,
     *,
     progress: Progress | None = None,
-    parts_per_worker: int = 4,
+    parts_per_worker: int = 2,
 ) -> list[MatchResult]:
     """Decide every pod on the Dask cluster at ``address`` (``local``: a
     ``LocalCluster`` on this machine, started and stopped here): the same results as
