@@ -8,7 +8,7 @@ import pytest
 
 import fastmatch as fm
 from fastmatch.cli import main
-from fastmatch.report import decide_in_parts, decide_on_dask, split_by_image_set
+from fastmatch.report import DaskError, decide_in_parts, decide_on_dask, split_by_image_set
 from fastmatch.synthetic import synthetic_cluster
 
 from report_helpers import CACHES, CONTEXT, PODS, image, layer, pods, synthetic_requests
@@ -82,9 +82,8 @@ def test_the_dask_report_equals_the_local_one(capsys):
     assert json.loads(capsys.readouterr().out) == local
 
 
-def test_an_address_with_no_scheduler_is_a_clear_error(capsys):
+def test_an_address_with_no_scheduler_is_a_clear_error(cluster):
     pytest.importorskip("distributed")
-    code = main(["report", "--caches", *CACHES, "--pods", *PODS, *CONTEXT,
-                 "--dask", "tcp://127.0.0.1:9"])
-    assert code == 2
-    assert "--dask tcp://127.0.0.1:9: cannot connect" in capsys.readouterr().err
+    made, index, requests = cluster
+    with pytest.raises(DaskError, match=r"--dask tcp://127.0.0.1:9: cannot connect"):
+        decide_on_dask(index, requests, made.now, "tcp://127.0.0.1:9", connect_timeout=1)

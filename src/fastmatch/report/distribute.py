@@ -204,10 +204,12 @@ def decide_on_dask(
     *,
     progress: Progress | None = None,
     parts_per_worker: int = 2,
+    connect_timeout: float = 10.0,
 ) -> list[MatchResult]:
     """Decide every pod on the Dask cluster at ``address`` (``local``: a
     ``LocalCluster`` on this machine, started and stopped here): the same results as
-    one ``match_many`` call on this machine."""
+    one ``match_many`` call on this machine.  A scheduler that does not answer within
+    ``connect_timeout`` seconds raises :class:`DaskError`."""
     try:
         dask: Any = importlib.import_module("distributed")  # the dask extra, untyped
     except ImportError:
@@ -223,7 +225,7 @@ def decide_on_dask(
                 cluster = dask.LocalCluster(dashboard_address=None)
                 client = dask.Client(cluster)
             else:
-                client = dask.Client(address, timeout="10s")
+                client = dask.Client(address, timeout=f"{connect_timeout}s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise DaskError(f"--dask {address}: cannot connect to the Dask cluster "
                             f"({exc})") from None
