@@ -29,7 +29,7 @@ def test_no_command_prints_usage_and_fails():
 
 
 def test_demo_reports_what_the_caches_buy():
-    out = fastmatch("demo", "--caches", "300", "--pods", "1500", "--seed", "1")
+    out = fastmatch("demo", "--caches", "300", "--pods", "1500", "--seed", "1", "--no-html")
     assert out.returncode == 0, out.stderr
     for line in ("full hits", "partial hits", "misses", "bytes served from caches",
                  "one pod at a time"):

@@ -11,6 +11,7 @@ from fastmatch.demo import add_demo_parser
 from fastmatch.errors import FastmatchError
 from fastmatch.match_cli import add_match_parser
 from fastmatch.registry.cli import ArgumentParser, add_resolve_parser
+from fastmatch.report_cli import add_report_parser
 from fastmatch.webhook_cli import add_webhook_parser
 
 __all__ = ["build_parser", "main"]
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fastmatch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_match_parser(commands)
+    add_report_parser(commands)
     add_demo_parser(commands)
     add_resolve_parser(commands)
     add_bench_parser(commands)
@@ -38,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_usage(sys.stderr)
-        print("fastmatch: error: a command is required (match, demo, resolve, bench, webhook)",
-              file=sys.stderr)
+        print("fastmatch: error: a command is required "
+              "(match, report, demo, resolve, bench, webhook)", file=sys.stderr)
         return 2
     try:
         code: int = args.func(args)

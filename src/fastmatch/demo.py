@@ -4,7 +4,8 @@ Builds a synthetic cluster (about 2,000 caches and 10,000 pods with realistic
 layer sharing, see :mod:`fastmatch.synthetic`), indexes the caches, matches
 every pod, and prints what the caches buy: full hits, partial hits, misses,
 rejected pods, bytes served from caches, proposed caches, and how long a
-match takes.
+match takes; then the cluster's ``fastmatch report`` (its summary table, and
+the HTML page written to ``report.html``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections import Counter
 from typing import Any
 
 from fastmatch.batch import default_threads
+from fastmatch.errors import FastmatchError
 from fastmatch.explain import human_bytes
 from fastmatch.index import CacheIndex
+from fastmatch.inputs import PodRequest
+from fastmatch.policy import MatchPolicy
+from fastmatch.report import ReportExtraError, build_report, write_html, write_table
 from fastmatch.result import MatchResult
-from fastmatch.synthetic import synthetic_cluster
+from fastmatch.synthetic import SyntheticCluster, synthetic_cluster
 
 __all__ = ["add_demo_parser", "run_demo", "summarize"]
 
@@ -48,6 +54,43 @@ def summarize(results: list[MatchResult], pod_bytes: list[int]) -> dict[str, Any
         "bytes_served": served,
         "proposals": len(proposals),
     }
+
+
+def _annotations(policy: MatchPolicy) -> dict[str, str]:
+    """The pod annotations (SPEC §2) that ask for ``policy``."""
+    out: dict[str, str] = {}
+    if policy.perfect_match:
+        out["k8s.aliyun.com/imc-perfect-match"] = "true"
+    if policy.match_count is not None:
+        out["k8s.aliyun.com/imc-match-count-request"] = str(policy.match_count)
+    if policy.cache_id is not None:
+        out["k8s.aliyun.com/eci-imc-id"] = policy.cache_id
+    return out
+
+
+def _requests(cluster: SyntheticCluster) -> list[PodRequest]:
+    return [PodRequest(images, _annotations(policy), name=name)
+            for images, policy, name in zip(cluster.pods, cluster.policies, cluster.pod_names)]
+
+
+def _report(cluster: SyntheticCluster, index: CacheIndex, results: list[MatchResult],
+            html: str | None) -> None:
+    """Print the cluster's report, and write its HTML page to ``html`` (unless ``None``)."""
+    report = build_report(index, _requests(cluster), results, cluster.now)
+    print()
+    sys.stdout.flush()
+    write_table(report, sys.stdout)
+    if html is None:
+        return
+    try:
+        with open(html, "w", encoding="utf-8") as out:
+            write_html(report, out, title="fastmatch demo: a synthetic cluster's report")
+    except ReportExtraError as exc:
+        print(f"\n  (no {html}: {exc})")
+        return
+    except OSError as exc:
+        raise FastmatchError(f"--html {html}: cannot write there ({exc.strerror})") from None
+    print(f"\n  the whole report, with charts: {html} (open it in a browser)")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -144,6 +187,7 @@ def run_demo(args: argparse.Namespace) -> int:
             continue
         shown.add(kind)
         print(f"    {name}: {result.reason}")
+    _report(cluster, index, results, None if args.no_html else args.html)
     return 0
 
 
@@ -183,5 +227,8 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=_int_between(1, MAX_DEMO_THREADS), default=None,
                         metavar="N", help="threads for match_many (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--html", default="report.html", metavar="PATH",
+                        help="write the cluster's HTML report here (default report.html)")
+    parser.add_argument("--no-html", action="store_true", help="write no HTML report")
     parser.set_defaults(func=run_demo)
     return parser

@@ -18,21 +18,14 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
+from fastmatch.cluster_files import Decisions, decide, read_cluster
 from fastmatch.errors import FastmatchError
 from fastmatch.index import CacheIndex
-from fastmatch.inputs import (
-    EciProfile,
-    PodRequest,
-    read_caches,
-    read_catalog,
-    read_namespaces,
-    read_pods,
-    read_profile,
-)
+from fastmatch.inputs import PodRequest, read_catalog
 from fastmatch.result import MatchResult
-from fastmatch.timeutil import to_datetime, utcnow
+from fastmatch.timeutil import to_datetime
 
 __all__ = ["Decisions", "Row", "add_match_parser", "decisions", "run_match", "table_rows"]
 
@@ -106,56 +99,13 @@ def _check_stdin(args: argparse.Namespace) -> None:
                           "both ask for it")
 
 
-class Decisions(NamedTuple):
-    """What ``fastmatch match`` decided: the pods (one per replica, in input order), their
-    results, the caches (indexed), the time decided at, and warnings for the user."""
-
-    requests: list[PodRequest]
-    results: list[MatchResult]
-    caches: CacheIndex
-    now: datetime
-    warnings: list[str]
-
-
-def _namespace_warnings(
-    profile: EciProfile | None,
-    namespaces: dict[str, dict[str, str]] | None,
-    requests: Sequence[PodRequest],
-) -> list[str]:
-    """What a profile that selects on namespace labels cannot see: no --namespaces, or
-    pods in namespaces the file does not list (both read as a namespace without labels)."""
-    if profile is None or not any(s.namespace_selector for s in profile.selectors):
-        return []
-    if namespaces is None:
-        return ["the eci-profile selects on namespace labels, but --namespaces was not "
-                "given: every namespace is taken to have no labels"]
-    missing = sorted({r.namespace for r in requests} - namespaces.keys())
-    if not missing:
-        return []
-    return [f"namespace{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in "
-            f"--namespaces: taken to have no labels for the eci-profile"]
-
-
 def decisions(args: argparse.Namespace) -> Decisions:
     """Read the inputs ``args`` name and decide every pod in one batch; raise
     :class:`~fastmatch.errors.FastmatchError` on bad input."""
-    now = args.now if args.now is not None else utcnow()
     catalog = read_catalog(args.catalog) if args.catalog is not None else None
-    caches = read_caches(args.caches, catalog=catalog, now=now)
-    profile = read_profile(args.profile) if args.profile is not None else None
-    namespaces = read_namespaces(args.namespaces) if args.namespaces is not None else None
-    requests = read_pods(args.pods, catalog=catalog, profile=profile, namespaces=namespaces)
-    index = CacheIndex(caches)
-    results = index.match_many(
-        [r.images for r in requests],
-        [r.policy for r in requests],
-        now=now,
-        pod_names=[r.name for r in requests],
-    )
-    warnings = _namespace_warnings(profile, namespaces, requests)
-    if not requests:
-        warnings.append("the files hold no Pod or workload (other kinds are skipped)")
-    return Decisions(requests, results, index, now, warnings)
+    files = read_cluster(args.caches, args.pods, catalog=catalog, profile=args.profile,
+                         namespaces=args.namespaces, now=args.now)
+    return decide(files)
 
 
 def run_match(args: argparse.Namespace) -> int:

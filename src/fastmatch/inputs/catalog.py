@@ -24,7 +24,7 @@ from fastmatch.digest import is_digest
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.imageref import parse_reference
 from fastmatch.inputs.documents import read_stdin
-from fastmatch.model import MAX_LAYER_SIZE, Image, Layer
+from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_layer
 from fastmatch.platforms import normalize_platform
 
 DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
@@ -37,7 +37,11 @@ def _field_error(where: str, field: str, problem: str, ref: str | None = None) -
     return InputFileError(f"{where}: {field}: {problem}{about}")
 
 
-def _parse_line(doc: object, where: str) -> tuple[str | None, Image]:
+def _parse_line(
+    doc: object, where: str, known: dict[tuple[str, int], Layer] | None = None
+) -> tuple[str | None, Image]:
+    """The platform and image of one line; ``known`` holds the layers already checked
+    (a catalog's images share their base layers: each is checked and made once)."""
     if not isinstance(doc, Mapping):
         raise InputFileError(f"{where}: expected a JSON object, got {type(doc).__name__}")
     ref = doc.get("ref")
@@ -66,16 +70,22 @@ def _parse_line(doc: object, where: str) -> tuple[str | None, Image]:
         if not isinstance(layer, Mapping):
             raise _field_error(where, name, "expected an object with 'digest' and 'size'", ref)
         layer_digest = layer.get("digest")
+        size = layer.get("size")
+        if known is not None and type(layer_digest) is str and type(size) is int:
+            seen = known.get((layer_digest, size))
+            if seen is not None:
+                built.append(seen)
+                continue
         if not (isinstance(layer_digest, str) and is_digest(layer_digest)):
             raise _field_error(where, f"{name}.digest", f"invalid digest {layer_digest!r}", ref)
-        size = layer.get("size")
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_LAYER_SIZE:
             raise _field_error(where, f"{name}.size",
                                f"expected an integer from 0 to 2**50 (bytes), got {size!r}", ref)
-        try:
-            built.append(Layer(layer_digest, size))
-        except FastmatchError as exc:
-            raise _field_error(where, name, str(exc), ref) from None
+        # Both of Layer's checks were just made: no second regex pass per layer.
+        made = trusted_layer(layer_digest, size)
+        if known is not None:
+            known[(layer_digest, size)] = made
+        built.append(made)
     try:
         return platform, Image(ref, built, digest=digest)
     except FastmatchError as exc:
@@ -85,6 +95,7 @@ def _parse_line(doc: object, where: str) -> tuple[str | None, Image]:
 def _read_lines(lines: Iterable[str], name: str) -> Catalog:
     catalog = Catalog()
     first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
+    known: dict[tuple[str, int], Layer] = {}
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text:
@@ -98,7 +109,7 @@ def _read_lines(lines: Iterable[str], name: str) -> Catalog:
             raise InputFileError(f"{where}: not valid JSON: {why}") from None
         except ValueError as exc:  # integers of too many digits
             raise InputFileError(f"{where}: not valid JSON: {exc}") from None
-        platform, image = _parse_line(doc, where)
+        platform, image = _parse_line(doc, where, known)
         key = (image.ref, platform)
         seen = first_line.get(key)
         if seen is not None:
