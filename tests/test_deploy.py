@@ -457,3 +457,50 @@ def test_cert_manager_issues_the_secret_the_webhook_mounts(cert_manager: list[Ob
         "cert-manager.io/inject-ca-from": f"{meta['namespace']}/{meta['name']}"}
     # Nothing else differs from the plain bundle but what cert-manager adds.
     assert len(cert_manager) == 11 + 2
+
+
+# deploy/certs.sh: the certificate without cert-manager.
+
+
+def _script_default(name: str) -> str:
+    text = (DEPLOY / "certs.sh").read_text(encoding="utf-8")
+    match = re.search(rf"^{name}=(?:\$\{{{name}:-)?([^}}\n]+)\}}?$", text, flags=re.M)
+    assert match, name
+    return match.group(1)
+
+
+def test_certs_sh_signs_a_certificate_the_api_server_accepts_for_the_service(
+        bundle: list[Object], tmp_path: Path):
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs openssl")
+    service = _one(bundle, "Service")["metadata"]
+    assert (_script_default("NAMESPACE"), _script_default("SERVICE")) == (
+        service["namespace"], service["name"])
+    volumes = _pod(bundle)["spec"]["volumes"]
+    assert _script_default("SECRET") in {v["secret"]["secretName"] for v in volumes
+                                         if "secret" in v}
+    assert _script_default("WEBHOOK") == _one(
+        bundle, "MutatingWebhookConfiguration")["metadata"]["name"]
+
+    env = {**os.environ, "CERTS_DIR": str(tmp_path)}
+
+    def make() -> tuple[bytes, str]:
+        out = subprocess.run([str(DEPLOY / "certs.sh"), "--files-only"], env=env,
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        verified = subprocess.run(
+            [openssl, "verify", "-CAfile", tmp_path / "ca.crt", tmp_path / "tls.crt"],
+            capture_output=True, text=True, timeout=30, check=False)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        names = subprocess.run(
+            [openssl, "x509", "-in", tmp_path / "tls.crt", "-noout", "-ext", "subjectAltName"],
+            capture_output=True, text=True, timeout=30, check=True).stdout
+        return (tmp_path / "ca.crt").read_bytes(), names
+
+    ca, names = make()
+    assert f"DNS:{service['name']}.{service['namespace']}.svc" in names
+    assert oct((tmp_path / "tls.key").stat().st_mode & 0o777) == "0o600"
+    # A renewal signs with the same CA, so the caBundle already in the cluster stays right.
+    again, _ = make()
+    assert again == ca
