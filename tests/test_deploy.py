@@ -504,3 +504,23 @@ def test_certs_sh_signs_a_certificate_the_api_server_accepts_for_the_service(
     # A renewal signs with the same CA, so the caBundle already in the cluster stays right.
     again, _ = make()
     assert again == ca
+
+
+def test_the_install_guides_one_namespace_rollout_renders(tmp_path: Path):
+    """docs/install.md, step 5: the folder a user writes beside deploy/ builds, and its
+    webhook then skips a namespace without the label."""
+    guide = (ROOT / "docs" / "install.md").read_text(encoding="utf-8")
+    step = guide.split("## 5.", 1)[1].split("\n## ", 1)[0]
+    (snippet,) = re.findall(r"```yaml\n(.*?)```", step, flags=re.S)
+    shutil.copytree(DEPLOY, tmp_path / "deploy", symlinks=True)
+    (tmp_path / "fastmatch-rollout").mkdir()
+    (tmp_path / "fastmatch-rollout" / "kustomization.yaml").write_text(snippet)
+    rendered = _kustomize(tmp_path / "fastmatch-rollout")
+    hook = _webhook(rendered)
+    for labels, called in [({"kubernetes.io/metadata.name": "shop"}, False),
+                           ({"kubernetes.io/metadata.name": "shop",
+                             "fastmatch.io/enabled": "true"}, True),
+                           ({"kubernetes.io/metadata.name": "kube-system",
+                             "fastmatch.io/enabled": "true"}, False)]:
+        assert _selects(hook["namespaceSelector"], labels) is called, labels
+    assert "kubectl label namespace shop fastmatch.io/enabled=true" in step
