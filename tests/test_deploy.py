@@ -171,6 +171,14 @@ def test_the_crd_is_ecis_imagecache(bundle: list[Object]):
                        "Progress": ".status.progress", "Age": ".metadata.creationTimestamp"}
 
 
+def test_the_crd_applies_alone_from_its_documented_path(bundle: list[Object]):
+    """`kubectl apply -f deploy/crd-imagecache.yaml` installs the bundle's CRD."""
+    alone = yaml.safe_load((DEPLOY / "crd-imagecache.yaml").read_text(encoding="utf-8"))
+    rendered = copy.deepcopy(_crd(bundle))
+    rendered["metadata"].pop("labels")  # the bundle's part-of label, added by kustomize
+    assert alone == rendered
+
+
 def test_the_crd_accepts_the_examples_imagecaches(bundle: list[Object]):
     caches = list(_example_caches())
     assert len(caches) >= 5, "examples/imagecaches.json holds a cache in each state"
