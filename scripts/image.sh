@@ -1,6 +1,7 @@
 #!/bin/bash
 # The container image, built and tried on this machine with no image registry to pull from
-# (docs/install.md, "The container image"). `make image` runs `all`; each step alone:
+# (docs/install.md, "Built and tried with no image registry"). `make image` runs `all`; each
+# step alone:
 #
 #   scripts/image.sh deps            Debian packages: mmdebstrap, buildah, podman, skopeo...
 #   scripts/image.sh bases           Debian bookworm bases made with mmdebstrap, imported
