@@ -61,8 +61,8 @@ dist: $(STAMP)
 
 # The container image, built offline on Debian bases made with mmdebstrap, tried (as its user,
 # on a read-only root), pushed to a local registry and resolved from it by `fastmatch resolve`
-# (scripts/image.sh; docs/install.md). About 5 minutes the first time, the bases kept in
-# build/image after that. The webhook's /healthz check prints SKIPPED while `fastmatch
+# (scripts/image.sh; docs/install.md). About 4 minutes the first time, 1.5 to 3 once the
+# bases are kept (in ~/.cache/fastmatch/image-bases, for a week). The webhook's /healthz check prints SKIPPED while `fastmatch
 # webhook` is not in the tree; image-smoke-strict fails then.
 image: $(STAMP)
 	./scripts/image.sh all

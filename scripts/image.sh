@@ -16,16 +16,18 @@
 #                                    `fastmatch resolve` of the pushed reference
 #   scripts/image.sh all             all of the above in order, each step timed
 #
-# Everything it makes lives under $IMAGE_WORK (default build/image): the base tarballs (kept:
-# the slow part, made once), a containers store of its own (vfs driver, so that it works in
-# a sandbox without overlay mounts) and the TLS files. Environment: IMAGE_WORK, IMAGE_NAME
-# (default localhost/fastmatch), DEBIAN_MIRROR, FASTMATCH (the fastmatch that resolves,
-# default .venv/bin/fastmatch).
+# What it makes lives under $IMAGE_WORK (default build/image): a containers store of its own
+# (vfs driver, so that it works in a sandbox without overlay mounts) and the TLS files. The
+# base tarballs, the slow part, are kept across checkouts in $IMAGE_BASES (default
+# ~/.cache/fastmatch/image-bases) and made again when a week old (Debian's security updates).
+# Environment: IMAGE_WORK, IMAGE_BASES, IMAGE_NAME (default localhost/fastmatch),
+# DEBIAN_MIRROR, FASTMATCH (the fastmatch that resolves, default .venv/bin/fastmatch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 WORK=${IMAGE_WORK:-$ROOT/build/image}
+BASES=${IMAGE_BASES:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/fastmatch/image-bases}
 NAME=${IMAGE_NAME:-localhost/fastmatch}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 FASTMATCH=${FASTMATCH:-$ROOT/.venv/bin/fastmatch}
@@ -61,6 +63,10 @@ have_image() { podman "${STORE[@]}" image exists "$1" 2>/dev/null; }
 base() {
     local image=$1 tarball=$2 packages=$3
     shift 3
+    if [ -n "$(find "$tarball" -mtime +7 2>/dev/null)" ]; then
+        rm -f "$tarball"
+        podman "${STORE[@]}" rmi --force "$image" >/dev/null 2>&1 || true
+    fi
     if [ ! -s "$tarball" ]; then
         say "mmdebstrap bookworm with $packages -> $tarball"
         mmdebstrap --quiet --format=tar --variant=apt --include="$packages" "$@" bookworm "$tarball.part" \
@@ -74,12 +80,12 @@ base() {
 }
 
 bases() {
-    mkdir -p "$WORK"
+    mkdir -p "$WORK" "$BASES"
     # The runtime base leaves out manuals, translations and docs but the licences.
-    base "$RUN_BASE" "$WORK/base-bookworm.tar" python3,python3-venv,ca-certificates \
+    base "$RUN_BASE" "$BASES/base-bookworm.tar" python3,python3-venv,ca-certificates \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
-    base "$BUILD_BASE" "$WORK/build-base-bookworm.tar" \
+    base "$BUILD_BASE" "$BASES/build-base-bookworm.tar" \
         python3,python3-venv,python3-dev,build-essential,ca-certificates
 }
 
