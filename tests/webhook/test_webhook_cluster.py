@@ -23,18 +23,15 @@ import pytest
 import yaml
 
 from fastmatch.inputs import read_catalog
+from fastmatch.kube import ClusterIndex
 from fastmatch.kube.admission import CACHE_ANNOTATION, DECISION_ANNOTATION
 from fastmatch.kube.autocreate import AutoCreator, create_with_client
 
 from webhook_world import EXAMPLES, patch_of, pod, post, review
 
 KUBE_TESTS = Path(__file__).resolve().parents[1] / "kube"
-kube = pytest.importorskip("fastmatch.kube")
-if not hasattr(kube, "ClusterIndex") or not (KUBE_TESTS / "apiserver.py").exists():
-    pytest.skip("the cluster sync (fastmatch.kube.ClusterIndex) is not in this tree",
-                allow_module_level=True)
 sys.path.insert(0, str(KUBE_TESTS))
-from apiserver import FakeApiServer  # noqa: E402 - found only once the sync is in the tree
+from apiserver import FakeApiServer  # noqa: E402 - the cluster tests' fake API server
 
 WEB_CACHE = "imc-2ze5tm5gehgtiiga8x3k"
 
@@ -51,7 +48,7 @@ def cluster() -> Iterator[tuple[Any, Any]]:
         server.create("configmaps", yaml.safe_load((EXAMPLES / "eci-profile.yaml").read_text()))
         for ns in yaml.safe_load((EXAMPLES / "namespaces.yaml").read_text())["items"]:
             server.create("namespaces", ns)
-        ci = kube.ClusterIndex(server.api_client(),
+        ci = ClusterIndex(server.api_client(),
                                catalog=read_catalog(str(EXAMPLES / "catalog.jsonl")))
         yield server, ci
     finally:
