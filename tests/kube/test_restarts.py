@@ -1,0 +1,87 @@
+"""An API server restarted as kube-apiserver restarts: objects and revisions kept (etcd), the
+watch cache begun afresh at the current revision (``reset_watch_cache``), so that a watch
+from before the restart gets 410 unless nothing happened since.
+
+The real ``kubernetes`` client and a ClusterIndex against the fake API server on loopback
+(tests/kube/apiserver.py); every wait is bounded and every ClusterIndex stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from apiserver import FakeApiServer, served
+
+from fastmatch.kube import ClusterIndex, SyncOptions
+
+FAST = SyncOptions(dead_stream_seconds=5.0, backoff_initial=0.05, backoff_cap=0.2,
+                   connect_timeout=1.0, list_timeout=2.0)
+
+
+def cache(name: str, image: str = "nginx:1.25") -> dict[str, Any]:
+    return {"apiVersion": "eci.alibabacloud.com/v1", "kind": "ImageCache",
+            "metadata": {"name": name}, "spec": {"images": [image]},
+            "status": {"phase": "Ready"}}
+
+
+def wait(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+def lists(server: FakeApiServer) -> int:
+    return sum(1 for r in server.requests if r.kind == "imagecaches" and r.is_list
+               and not r.watch and "continue" not in r.query)
+
+
+@pytest.fixture
+def following() -> Iterator[tuple[FakeApiServer, ClusterIndex]]:
+    """A server whose watch cache restarts empty, three caches on it, and a ready
+    ClusterIndex (ImageCaches only) following it."""
+    server = FakeApiServer(reset_watch_cache=True)
+    for started in served(server):
+        for i in range(3):
+            started.create("imagecaches", cache(f"c{i}"))
+        ci = ClusterIndex(started.api_client(), profile=False, options=FAST)
+        ci.start()
+        try:
+            assert ci.wait_ready(5)
+            assert started.wait_watchers(1)
+            yield started, ci
+        finally:
+            ci.stop()
+        assert not started.errors, started.errors[:5]
+
+
+def test_a_restart_with_nothing_missed_resumes_the_watch_without_a_list(
+        following: tuple[FakeApiServer, ClusterIndex]) -> None:
+    server, ci = following
+    server.restart()
+    assert server.wait_watchers(1, 5)
+    server.create("imagecaches", cache("after"))
+    assert wait(lambda: "after" in ci.index)
+    assert lists(server) == 1
+    assert ci.stats()["relists"] == 0
+
+
+def test_changes_made_while_the_server_was_down_are_found_by_a_new_list(
+        following: tuple[FakeApiServer, ClusterIndex]) -> None:
+    server, ci = following
+    server.stop()
+    server.delete("imagecaches", "c0")  # while down: no watch can tell, the new cache is empty
+    server.create("imagecaches", cache("new", "redis:7"))
+    server.start()
+    assert wait(lambda: "new" in ci.index and "c0" not in ci.index)
+    assert {c.id for c in ci.index} == {"c1", "c2", "new"}
+    assert lists(server) == 2  # the watch from before got 410: one list, and no more
+    assert ci.stats()["relists"] == 1
+    server.create("imagecaches", cache("later"))  # and it watches on from the new list
+    assert wait(lambda: "later" in ci.index)
+    assert lists(server) == 2
