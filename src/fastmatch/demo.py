@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from fastmatch import argtypes
 from fastmatch.batch import default_threads
 from fastmatch.errors import FastmatchError
 from fastmatch.explain import human_bytes
@@ -197,18 +198,6 @@ MAX_DEMO_PODS = 1_000_000
 MAX_DEMO_THREADS = 1024
 
 
-def _int_between(low: int, high: int | None = None) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"from {low} to {high:,}"
-            raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {text!r}")
-        return value
-
-    return parse
 
 
 def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -218,13 +207,13 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="match a built-in synthetic cluster and print what the caches buy",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    parser.add_argument("--caches", type=_int_between(1, MAX_DEMO_CACHES), default=2000,
+    parser.add_argument("--caches", type=argtypes.integer(1, MAX_DEMO_CACHES), default=2000,
                         metavar="N", help="image caches (default 2000)")
-    parser.add_argument("--pods", type=_int_between(1, MAX_DEMO_PODS), default=10000,
+    parser.add_argument("--pods", type=argtypes.integer(1, MAX_DEMO_PODS), default=10000,
                         metavar="N", help="pods (default 10000)")
-    parser.add_argument("--seed", type=_int_between(0), default=0, metavar="N",
+    parser.add_argument("--seed", type=argtypes.integer(0), default=0, metavar="N",
                         help="random seed, an integer >= 0 (default 0)")
-    parser.add_argument("--threads", type=_int_between(1, MAX_DEMO_THREADS), default=None,
+    parser.add_argument("--threads", type=argtypes.integer(1, MAX_DEMO_THREADS), default=None,
                         metavar="N", help="threads for match_many (default: all cores)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--html", default="report.html", metavar="PATH",

@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import IO, Any
 
+from fastmatch import argtypes
 from fastmatch.cluster_files import Decisions, decide, read_cluster
-from fastmatch.errors import FastmatchError
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import PodRequest, read_catalog
 from fastmatch.result import MatchResult
-from fastmatch.timeutil import to_datetime
 
 __all__ = ["Decisions", "Row", "add_match_parser", "decisions", "run_match", "table_rows"]
 
@@ -44,13 +43,6 @@ _HEADER = ("NAMESPACE", "POD", "OUTCOME", "CACHE", "CREATE", "REASON")
 Row = tuple[str, str, str, str, str, str]
 
 
-def _time(text: str) -> datetime:
-    try:
-        return to_datetime(text, "--now")
-    except FastmatchError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO-8601 time such as 2026-12-01T00:00:00Z, got {text!r}"
-        ) from None
 
 
 def add_match_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -81,7 +73,7 @@ def add_match_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--namespaces", metavar="FILE",
                         help="Namespace objects (kubectl get namespaces -o yaml): the labels "
                              "the profile's namespaceSelector reads")
-    parser.add_argument("--now", type=_time, default=None, metavar="TIME",
+    parser.add_argument("--now", type=argtypes.time, default=None, metavar="TIME",
                         help="decide as at this time (ISO 8601; default: now)")
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="table for people (default), json for programs")

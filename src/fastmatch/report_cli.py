@@ -16,11 +16,11 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import IO, Any
 
+from fastmatch import argtypes
 from fastmatch.cluster_files import read_cluster
-from fastmatch.errors import FastmatchError, OutputFileError
+from fastmatch.errors import OutputFileError
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import LayerSource, read_catalog, read_namespaces, read_profile
 from fastmatch.report import (
@@ -38,7 +38,6 @@ from fastmatch.report import (
 )
 from fastmatch.report.recommend import DEFAULT_MAX_CREATE
 from fastmatch.report.simulate import DEFAULT_CREATION_DELAY, TimedPod
-from fastmatch.timeutil import to_datetime
 
 __all__ = ["add_report_parser", "make_report", "run_report"]
 
@@ -55,43 +54,12 @@ example (the files are in the repository's examples/):
 _PARTS_WITH_PROGRESS = 16  # batches the pods are decided in when a bar shows progress
 
 
-def _time(text: str) -> datetime:
-    try:
-        return to_datetime(text, "--now")
-    except FastmatchError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO-8601 time such as 2026-12-01T00:00:00Z, got {text!r}"
-        ) from None
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
-def _minutes(text: str) -> timedelta:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected minutes >= 0, got {text!r}")
-    return timedelta(minutes=value)
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -121,13 +89,15 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="the eci-profile ConfigMap (kube-system/eci-profile)")
     src.add_argument("--namespaces", metavar="FILE",
                      help="Namespace objects: the labels the profile's namespaceSelector reads")
-    src.add_argument("--now", type=_time, default=None, metavar="TIME",
+    src.add_argument("--now", type=argtypes.time, default=None, metavar="TIME",
                      help="decide as at this time (ISO 8601; default: now)")
-    src.add_argument("--bandwidth", type=_positive, default=DEFAULT_BANDWIDTH, metavar="MBPS",
+    src.add_argument("--bandwidth", type=argtypes.number(strict=True, unit="MB/s"),
+                     default=DEFAULT_BANDWIDTH, metavar="MBPS",
                      help=f"pull bandwidth in MB/s (10^6 bytes) that turns bytes into seconds "
                           f"saved (default {DEFAULT_BANDWIDTH:g})")
     rec = parser.add_argument_group("recommendations and simulation")
-    rec.add_argument("--max-create", type=_count, default=DEFAULT_MAX_CREATE, metavar="N",
+    rec.add_argument("--max-create", type=argtypes.integer(0), default=DEFAULT_MAX_CREATE,
+                     metavar="N",
                      help=f"caches to recommend creating, at most (default {DEFAULT_MAX_CREATE})")
     rec.add_argument("--simulate", action="store_true",
                      help="simulate ECI's auto-create over the pods' creation times "
@@ -135,11 +105,11 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     rec.add_argument("--history", nargs="+", action="extend", metavar="FILE",
                      help="simulate over this pod history instead: Pods and workloads with "
                           "their creation times, or JSON Lines of {\"time\", \"pod\"}")
-    rec.add_argument("--creation-delay", type=_minutes, default=DEFAULT_CREATION_DELAY,
+    rec.add_argument("--creation-delay", type=argtypes.minutes, default=DEFAULT_CREATION_DELAY,
                      metavar="MINUTES",
                      help="how long ECI takes to make a created cache Ready (default "
                           f"{DEFAULT_CREATION_DELAY.total_seconds() / 60:g})")
-    rec.add_argument("--quota", type=_count, default=None, metavar="N",
+    rec.add_argument("--quota", type=argtypes.integer(0), default=None, metavar="N",
                      help="at most N auto-created caches; the least recently matched go first")
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=("table", "json", "csv", "html"), default="table",

@@ -14,6 +14,7 @@ import argparse
 import logging
 from typing import Any
 
+from fastmatch import argtypes
 from fastmatch.errors import FastmatchError
 
 __all__ = ["add_webhook_parser", "run_webhook"]
@@ -27,35 +28,10 @@ files that do not load.
 """
 
 
-def _budget(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of milliseconds, "
-                                         f"got {text!r}")
-    return value
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number (0 to 65535), got {text!r}")
-    return value
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"expected 0 to 64 threads, got {text!r}")
-    return value
 
 
 def add_webhook_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -77,17 +53,19 @@ def add_webhook_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="its private key (PEM); reloaded when it changes")
     parser.add_argument("--host", default="0.0.0.0", metavar="ADDR",
                         help="address to listen on (default 0.0.0.0)")
-    parser.add_argument("--port", type=_port, default=8443, help="port (default 8443)")
+    parser.add_argument("--port", type=argtypes.integer(0, 65535), default=8443,
+                        help="port (default 8443)")
     parser.add_argument("--catalog", metavar="FILE",
                         help="image catalog (JSON Lines, as fastmatch resolve writes it): "
                              "the images' layers")
     parser.add_argument("--resolve", action="store_true",
                         help="resolve images unknown to the catalog from their registries, "
                              "in the background (never on the request's path)")
-    parser.add_argument("--budget-ms", type=_budget, default=200.0, metavar="MS",
+    parser.add_argument("--budget-ms", type=argtypes.number(strict=True, unit="milliseconds"),
+                        default=200.0, metavar="MS",
                         help="time to answer a review in; past it the pod is admitted "
                              "unchanged, with a warning (default 200)")
-    parser.add_argument("--workers", type=_workers, default=0, metavar="N",
+    parser.add_argument("--workers", type=argtypes.integer(0, 64), default=0, metavar="N",
                         help="threads that decide, making the budget a hard deadline even "
                              "for a decision that blocks, at a quarter more CPU a review "
                              "(default 0: decide on the event loop, and drop a decision "

@@ -133,7 +133,7 @@ def test_bad_input_names_the_file_and_exits_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as usage:
         main(["report", "--caches", *CACHES, "--pods", *PODS, "--bandwidth", "0"])
     assert usage.value.code == 2
-    assert "--bandwidth: expected a positive number" in capsys.readouterr().err
+    assert "--bandwidth: expected a number of MB/s > 0" in capsys.readouterr().err
 
 
 def test_a_history_gives_the_simulated_hit_rate_by_day(capsys, tmp_path):

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import re
 import sys
 from typing import Any, NoReturn
 
+from fastmatch import argtypes
 from fastmatch.errors import FastmatchError
 from fastmatch.platforms import normalize_platform
 from fastmatch.registry.cache import DEFAULT_TAG_TTL, default_cache_dir
@@ -126,57 +126,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--cache-dir", metavar="DIR",
                      help=f"on-disk cache (default {default_cache_dir()})")
     run.add_argument("--no-cache", action="store_true", help="do not use the on-disk cache")
-    run.add_argument("--tag-ttl", type=_non_negative, default=DEFAULT_TAG_TTL, metavar="SECONDS",
+    run.add_argument("--tag-ttl", type=argtypes.number(unit="seconds"), default=DEFAULT_TAG_TTL,
+                     metavar="SECONDS",
                      help=f"trust a cached tag this long (default {DEFAULT_TAG_TTL:.0f})")
-    run.add_argument("-j", "--concurrency", type=_concurrency, default=8, metavar="N",
+    run.add_argument("-j", "--concurrency", type=argtypes.integer(1, MAX_CONCURRENCY), default=8,
+                     metavar="N",
                      help="references resolved and requests in flight at once "
                           f"(default 8, at most {MAX_CONCURRENCY})")
-    run.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
+    run.add_argument("--timeout", type=argtypes.number(0, MAX_WAIT, strict=True, unit="seconds"),
+                     default=30.0, metavar="SECONDS",
                      help=f"connect and read timeout (default 30, at most {MAX_WAIT:g})")
-    run.add_argument("--retries", type=_retries, default=4, metavar="N",
+    run.add_argument("--retries", type=argtypes.integer(0, MAX_RETRIES), default=4, metavar="N",
                      help="retries on 429, 5xx and dropped connections "
                           f"(default 4, at most {MAX_RETRIES})")
-
-
-def _number(text: str, low: float, *, strict: bool, high: float | None = None) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    too_big = high is not None and value > high
-    if not math.isfinite(value) or value < low or (strict and value == low) or too_big:
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        if high is not None:
-            bound += f" and <= {high:g}"
-        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
-    return value
-
-
-def _timeout(text: str) -> float:
-    return _number(text, 0, strict=True, high=MAX_WAIT)
-
-
-def _non_negative(text: str) -> float:
-    return _number(text, 0, strict=False)
-
-
-def _integer(text: str, low: int, high: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, "
-                                         f"got {text!r}")
-    return value
-
-
-def _concurrency(text: str) -> int:
-    return _integer(text, 1, MAX_CONCURRENCY)
-
-
-def _retries(text: str) -> int:
-    return _integer(text, 0, MAX_RETRIES)
 
 
 def _platform(text: str) -> str:
