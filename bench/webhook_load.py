@@ -4,9 +4,12 @@ loopback, against an index of 10k synthetic caches (bench/workloads.py).
 The webhook runs in a process of its own (``serve``), as it does in a cluster; the generator
 here sends request *i* at ``t0 + i / rate`` whether or not earlier ones were answered (an
 open loop, so a slow answer cannot hold back the next request and hide its own latency),
-over ``connections`` kept-alive connections (the API server keeps a few open), and measures
-each latency from the time the request was due, not from when it was sent.  Both processes
-share the machine's two cores; the CPU each used is reported beside the latencies.
+over kept-alive connections (``connections`` opened first, more when none is free, as the
+API server's client does, up to 64), and measures each latency from the time the request
+was due, not from when it was sent.  Both processes share the machine's two cores; the CPU
+each used is reported beside the latencies.  The generator writes each request's bytes
+whole and reads the answer by its length (no HTTP client library: aiohttp's client took
+as much CPU as the webhook it measured).
 
     PYTHONPATH=src .venv/bin/python bench/webhook_load.py            # the table of issue 11
     PYTHONPATH=src .venv/bin/python bench/webhook_load.py --rates 1000 --seconds 10
@@ -29,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import trustme
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +53,7 @@ class LoadResult:
     latencies: list[float]  # seconds, from when each request was due to its answer
     generator_cpu: float  # CPU seconds / wall seconds, of the generator process
     server_cpu: float  # the same, of the webhook process
+    connections: int = 0  # kept-alive connections it took (opened when none was free)
 
     def percentile(self, p: float) -> float:
         """The ``p``-th percentile latency in seconds (nearest rank)."""
@@ -71,6 +74,7 @@ class LoadResult:
             "errors": self.errors,
             "generator_cpu": f"{self.generator_cpu:.0%}",
             "server_cpu": f"{self.server_cpu:.0%}",
+            "connections": self.connections,
         }
 
 
@@ -209,48 +213,140 @@ class Webhook:
         self.folder.cleanup()
 
 
+class _Connection(asyncio.Protocol):
+    """One kept-alive HTTPS connection of the generator: a request's bytes written whole
+    (built once per body), the answer read by its ``Content-Length``.  Far less Python
+    than an HTTP client library's request, so that the generator's CPU, which the webhook
+    shares the two cores with, stays small beside the webhook's."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        length = int(head[at + 17:].split(b"\r\n", 1)[0]) if at >= 0 else 0
+        total = end + 4 + length
+        if len(self.buffer) < total:
+            return
+        answer = (int(head[9:12]), bytes(self.buffer[end + 4:total]))
+        del self.buffer[:total]
+        waiter.set_result(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the webhook closed the connection"))
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
+
+
+class _Pool:
+    """Kept-alive connections, opened when none is free up to ``limit`` (as the API
+    server's HTTP client opens another connection when its idle ones are busy)."""
+
+    def __init__(self, webhook: Webhook, limit: int) -> None:
+        self.webhook, self.limit = webhook, limit
+        self.opened = 0
+        self.freed: asyncio.Queue[_Connection] = asyncio.Queue()
+
+    async def _open(self) -> _Connection:
+        self.opened += 1
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            _Connection, "127.0.0.1", self.webhook.port, ssl=self.webhook.context,
+            server_hostname="127.0.0.1")
+        return connection
+
+    async def take(self) -> _Connection:
+        if not self.freed.empty():
+            return self.freed.get_nowait()
+        if self.opened < self.limit:
+            return await self._open()
+        return await self.freed.get()
+
+    def give(self, connection: _Connection) -> None:
+        if not connection.closed:
+            self.freed.put_nowait(connection)
+        else:
+            self.opened -= 1
+
+
+
+def _requests(webhook: Webhook, bodies: list[bytes]) -> list[bytes]:
+    return [b"POST /mutate HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (webhook.port, len(body), body) for body in bodies]
+
+
 async def _load(webhook: Webhook, bodies: list[bytes], rate: float, seconds: float,
                 connections: int) -> LoadResult:
     n = int(rate * seconds)
     latencies: list[float] = []
     errors = 0
-    connector = aiohttp.TCPConnector(ssl=webhook.context, limit=connections)
-    timeout = aiohttp.ClientTimeout(total=10)
-    headers = {"Content-Type": "application/json"}
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        # Warm the connections (TLS handshakes are not what is measured).
-        for _ in range(connections):
-            async with session.post(webhook.url, data=bodies[0], headers=headers) as r:
-                await r.read()
+    requests = _requests(webhook, bodies)
+    pool = _Pool(webhook, limit=max(connections, 64))
+    # Warm the connections (TLS handshakes are not what is measured).
+    warm = [await pool.take() for _ in range(connections)]
+    for connection in warm:
+        await connection.send(requests[0])
+        pool.give(connection)
 
-        async def one(i: int, due: float) -> None:
-            nonlocal errors
-            try:
-                async with session.post(webhook.url, data=bodies[i % len(bodies)],
-                                        headers=headers) as response:
-                    answer = await response.read()
-                    if response.status != 200 or b'"allowed":true' not in answer:
-                        errors += 1
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                errors += 1
-                return
-            latencies.append(time.perf_counter() - due)
+    async def one(i: int, due: float) -> None:
+        nonlocal errors
+        connection = None
+        try:
+            connection = await pool.take()
+            status, answer = await asyncio.wait_for(
+                connection.send(requests[i % len(requests)]), 10)
+        except (OSError, ConnectionError, TimeoutError, ValueError):
+            errors += 1
+            if connection is not None:
+                connection.closed = True
+                pool.give(connection)
+            return
+        pool.give(connection)
+        if status != 200 or b'"allowed":true' not in answer:
+            errors += 1
+            return
+        latencies.append(time.perf_counter() - due)
 
-        tasks = []
-        cpu0, server0 = _self_cpu(), _proc_cpu(webhook.proc.pid)
-        start = time.perf_counter()
-        for i in range(n):
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i, due)))
-        await asyncio.gather(*tasks)
-        wall = time.perf_counter() - start
-        cpu1, server1 = _self_cpu(), _proc_cpu(webhook.proc.pid)
+    tasks = []
+    cpu0, server0 = _self_cpu(), _proc_cpu(webhook.proc.pid)
+    start = time.perf_counter()
+    for i in range(n):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - start
+    cpu1, server1 = _self_cpu(), _proc_cpu(webhook.proc.pid)
+    while not pool.freed.empty():
+        connection = pool.freed.get_nowait()
+        if connection.transport is not None:
+            connection.transport.close()
     return LoadResult(rate, wall, n, errors, latencies, (cpu1 - cpu0) / wall,
-                      (server1 - server0) / wall)
+                      (server1 - server0) / wall, pool.opened)
 
 
 def run_load(webhook: Webhook, bodies: list[bytes], rate: float, seconds: float = 5.0,
