@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fastmatch.errors import FastmatchError, InvalidAnnotationError, ValidationError
 from fastmatch.policy import ANNOTATIONS, MatchPolicy
@@ -288,3 +290,22 @@ def test_annotation_errors_are_fastmatch_errors_and_value_errors() -> None:
         policy(perfect="maybe")
     with pytest.raises(ValueError):
         policy(count="0")
+
+
+@given(auto=st.booleans(), perfect=st.booleans(),
+       count=st.none() | st.integers(1, 10_000),
+       cache_id=st.none() | st.from_regex(r"imc-[a-z0-9]{1,20}", fullmatch=True),
+       extra=st.integers(0, 4096))
+def test_annotations_read_back_as_the_same_policy(auto: bool, perfect: bool, count: int | None,
+                                                  cache_id: str | None, extra: int) -> None:
+    wanted = MatchPolicy(auto=auto, perfect_match=perfect, match_count=count,
+                         cache_id=cache_id, extra_storage_gib=extra)
+    annotations = wanted.annotations()
+    assert set(annotations) <= set(ANNOTATIONS)
+    assert MatchPolicy.from_annotations(annotations) == wanted
+
+
+def test_the_default_policy_needs_no_annotation() -> None:
+    assert MatchPolicy().annotations() == {}
+    assert MatchPolicy(auto=False, cache_id="imc-1").annotations() == {
+        "k8s.aliyun.com/eci-auto-imc": "false", "k8s.aliyun.com/eci-imc-id": "imc-1"}

@@ -24,7 +24,6 @@ from fastmatch.errors import FastmatchError
 from fastmatch.explain import human_bytes
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import PodRequest
-from fastmatch.policy import MatchPolicy
 from fastmatch.report import ReportExtraError, build_report, write_html, write_table
 from fastmatch.result import MatchResult
 from fastmatch.synthetic import SyntheticCluster, synthetic_cluster
@@ -57,20 +56,10 @@ def summarize(results: list[MatchResult], pod_bytes: list[int]) -> dict[str, Any
     }
 
 
-def _annotations(policy: MatchPolicy) -> dict[str, str]:
-    """The pod annotations (SPEC §2) that ask for ``policy``."""
-    out: dict[str, str] = {}
-    if policy.perfect_match:
-        out["k8s.aliyun.com/imc-perfect-match"] = "true"
-    if policy.match_count is not None:
-        out["k8s.aliyun.com/imc-match-count-request"] = str(policy.match_count)
-    if policy.cache_id is not None:
-        out["k8s.aliyun.com/eci-imc-id"] = policy.cache_id
-    return out
 
 
 def _requests(cluster: SyntheticCluster) -> list[PodRequest]:
-    return [PodRequest(images, _annotations(policy), name=name)
+    return [PodRequest(images, policy.annotations(), name=name)
             for images, policy, name in zip(cluster.pods, cluster.policies, cluster.pod_names)]
 
 

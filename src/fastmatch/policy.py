@@ -213,6 +213,28 @@ storage_gib=None, allow_partial=False, extra_storage_gib=0, arch=None, os=None)
             os=os,
         )
 
+    def annotations(self) -> dict[str, str]:
+        """The pod annotations (SPEC §2) that ask for this policy: the inverse of
+        :meth:`from_annotations` for what annotations can say (``storage_gib``,
+        ``allow_partial``, ``arch`` and ``os`` come from elsewhere).  Defaults are left
+        out, so the default policy gives ``{}``.
+
+        >>> MatchPolicy(match_count=2).annotations()
+        {'k8s.aliyun.com/imc-match-count-request': '2'}
+        """
+        out: dict[str, str] = {}
+        if not self.auto:
+            out[AUTO_IMC] = "false"
+        if self.perfect_match:
+            out[PERFECT_MATCH] = "true"
+        if self.match_count is not None:
+            out[MATCH_COUNT] = str(self.match_count)
+        if self.cache_id is not None:
+            out[IMC_ID] = self.cache_id
+        if self.extra_storage_gib:
+            out[EXTRA_STORAGE] = f"{self.extra_storage_gib}Gi"
+        return out
+
     def min_full(self, images: int) -> int:
         """How many of ``images`` must be fully in a cache for it to be eligible.
 
