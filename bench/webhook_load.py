@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -198,6 +199,22 @@ class Webhook:
             raise RuntimeError("the webhook process did not start")
         self.context = ssl.create_default_context()
         self.ca.configure_trust(self.context)
+        self._wait_ready(60.0)
+
+    def _wait_ready(self, seconds: float) -> None:
+        """Wait for /readyz to say 200: the API server sends reviews to ready pods only."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context,
+                                               timeout=10)
+            try:
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    return
+            finally:
+                conn.close()
+            time.sleep(0.05)
+        raise RuntimeError("the webhook did not get ready")
 
     @property
     def url(self) -> str:

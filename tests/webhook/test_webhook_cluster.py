@@ -27,7 +27,7 @@ from fastmatch.kube import ClusterIndex
 from fastmatch.kube.admission import CACHE_ANNOTATION, DECISION_ANNOTATION
 from fastmatch.kube.autocreate import AutoCreator, create_with_client
 
-from webhook_world import EXAMPLES, patch_of, pod, post, review
+from webhook_world import EXAMPLES, patch_of, pod, post, ready_within, review
 
 KUBE_TESTS = Path(__file__).resolve().parents[1] / "kube"
 sys.path.insert(0, str(KUBE_TESTS))
@@ -70,9 +70,7 @@ def test_the_webhook_over_the_cluster_sync(cluster, serve, pki):
         creator.start()
         ci.start()
         assert ci.wait_ready(timeout=20)
-        conn.request("GET", "/readyz")
-        ready = conn.getresponse()
-        assert ready.status == 200 and ready.read() == b"ok\n"
+        assert ready_within(conn)[-1] == (200, "ok\n")
 
         # ECI's documented Deployment: the cache of both images.
         obj = pod(name=None, generate_name="web-6d4cf56db6-",

@@ -201,6 +201,22 @@ def post(conn: http.client.HTTPConnection, body: bytes | dict[str, Any],
         return response.status, raw.decode()
 
 
+def ready_within(conn: http.client.HTTPConnection, seconds: float = 5.0) -> list[tuple[int, str]]:
+    """GET /readyz on ``conn`` until it answers 200 or ``seconds`` pass: every distinct
+    (status, text) seen, in order."""
+    seen: list[tuple[int, str]] = []
+    deadline = time.monotonic() + seconds
+    while True:
+        conn.request("GET", "/readyz")
+        response = conn.getresponse()
+        answer = (response.status, response.read().decode())
+        if not seen or seen[-1] != answer:
+            seen.append(answer)
+        if answer[0] == 200 or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.01)
+
+
 class FakeImageCacheApi:
     """Just enough of an API server for creating ImageCaches: POST stores a new name (201)
     and answers 409 with a Status for a name it has; every POST is recorded."""

@@ -263,6 +263,7 @@ class WebhookServer:
         self._runner: web.AppRunner | None = None
         self._reloader: asyncio.Task[None] | None = None
         self.stopping = False
+        self._frozen = False  # the synced index frozen out of the collector (see _freeze_if_ready)
 
     # -- the application -----------------------------------------------------------
 
@@ -290,6 +291,8 @@ class WebhookServer:
             ready = False
         if not ready:
             return web.Response(status=503, text="the image caches are not synced yet\n")
+        if not self._frozen:  # the synced index is about to be frozen (a pause): not yet
+            return web.Response(status=503, text="the image caches are being settled\n")
         return web.Response(text="ok\n")
 
     async def _metrics_page(self, request: web.Request) -> web.Response:
@@ -428,23 +431,23 @@ class WebhookServer:
         log.info("serving on https://%s:%d", self.host, self.port)
 
     async def _reload_loop(self) -> None:
-        frozen = self._freeze_if_ready(False)
         while True:
-            await asyncio.sleep(self.reload_interval)
+            if not self._frozen:
+                self._frozen = self._freeze_if_ready()
+            await asyncio.sleep(0.05 if not self._frozen else self.reload_interval)
             self.tls.reload_if_changed()
-            if not frozen:
-                frozen = self._freeze_if_ready(frozen)
 
-    def _freeze_if_ready(self, frozen: bool) -> bool:
+    def _freeze_if_ready(self) -> bool:
         # The index's objects (caches, images, layers: hundreds of thousands) live as
         # long as the process; left to the collector, each full collection walks them
         # all, a pause of tens of milliseconds in the middle of some request.  Once the
         # first sync is in, they move to the permanent generation (later changes are
-        # few, and collected as usual).
+        # few, and collected as usual).  The freeze itself is one such pause: /readyz
+        # says ready only after it, so that the API server sends no review into it.
         try:
             ready = bool(self.decider.ready)
         except Exception:
-            return frozen
+            return False
         if ready:
             gc.collect()
             gc.freeze()
