@@ -10,6 +10,7 @@ import pytest
 
 from fastmatch.errors import InputFileError
 from fastmatch.inputs import read_catalog
+from fastmatch.inputs.catalog import catalog_from_documents
 from fastmatch.model import Image
 
 D1, D2 = ("sha256:" + c * 64 for c in "ab")
@@ -63,3 +64,13 @@ def test_a_bad_layer_is_refused_after_the_same_digest_was_read_well(
         read_catalog(path)
     assert str(caught.value).startswith(f"{path}: line 2: ")
     assert message in str(caught.value)
+
+
+def test_parsed_documents_read_as_the_lines_that_hold_them(tmp_path: Path) -> None:
+    lines = [_line("nginx:1.25", [(D1, 10)], digest=M1), _line("redis", [(D1, 10), (D2, 1)])]
+    path = tmp_path / "catalog.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    docs = [json.loads(line) for line in lines]
+    assert list(catalog_from_documents(docs)) == list(read_catalog(path))
+    with pytest.raises(InputFileError, match=r"^catalog: document 2: layers\[0\]\.size: "):
+        catalog_from_documents([docs[0], {"ref": "x", "layers": [{"digest": D1, "size": -1}]}])

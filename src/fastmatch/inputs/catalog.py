@@ -30,7 +30,13 @@ from fastmatch.platforms import normalize_platform
 
 DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
 
-__all__ = ["DEFAULT_PLATFORM", "Catalog", "canonical_platform", "read_catalog"]
+__all__ = [
+    "DEFAULT_PLATFORM",
+    "Catalog",
+    "canonical_platform",
+    "catalog_from_documents",
+    "read_catalog",
+]
 
 
 # The digests nearly every catalog holds: a line whose digests all look like this (and
@@ -164,34 +170,39 @@ def _fast_line(
     return platform, trusted_image(parsed.normalized, tuple(built), digest)
 
 
-def _read_lines(lines: Iterable[str], name: str) -> Catalog:
-    with bulk():  # the catalog's objects hold no cycles: no collections while reading
-        return _catalog_of(lines, name)
-
-
-def _catalog_of(lines: Iterable[str], name: str) -> Catalog:
-    catalog = Catalog()
-    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
-    known: dict[tuple[str, int], Layer] = {}
-    layers_seen: dict[str, Layer] = {}
-    platforms: dict[str, str | None] = {}
+def _parsed_lines(lines: Iterable[str], name: str) -> Iterator[tuple[int, object]]:
+    """Each non-blank line's number and JSON value; raise on the first that is not JSON."""
     loads = json.loads
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text:
             continue
         try:
-            doc = loads(text)
+            yield number, loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             why = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) \
                 else "nested too deeply"
             raise InputFileError(f"{name}: line {number}: not valid JSON: {why}") from None
         except ValueError as exc:  # integers of too many digits
             raise InputFileError(f"{name}: line {number}: not valid JSON: {exc}") from None
+
+
+def _read_lines(lines: Iterable[str], name: str) -> Catalog:
+    with bulk():  # the catalog's objects hold no cycles: no collections while reading
+        return _catalog_of(_parsed_lines(lines, name), name, "line")
+
+
+def _catalog_of(docs: Iterable[tuple[int, object]], name: str, unit: str) -> Catalog:
+    """The catalog of these numbered documents (lines of a file: ``unit`` ``"line"``)."""
+    catalog = Catalog()
+    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
+    known: dict[tuple[str, int], Layer] = {}
+    layers_seen: dict[str, Layer] = {}
+    platforms: dict[str, str | None] = {}
+    for number, doc in docs:
         fast = _fast_line(doc, layers_seen, platforms)
         if fast is None:
-            where = f"{name}: line {number}"
-            platform, image = _parse_line(doc, where, known)
+            platform, image = _parse_line(doc, f"{name}: {unit} {number}", known)
         else:
             platform, image = fast
         key = (image.ref, platform)
@@ -200,13 +211,25 @@ def _catalog_of(lines: Iterable[str], name: str) -> Catalog:
             if seen[1] != image:
                 on = f" for {platform}" if platform is not None else ""
                 raise InputFileError(
-                    f"{name}: line {number}: image {image.ref}{on} already listed on line "
-                    f"{seen[0]} with other content"
+                    f"{name}: {unit} {number}: image {image.ref}{on} already listed on "
+                    f"{unit} {seen[0]} with other content"
                 )
             continue
         first_line[key] = (number, image)
         catalog.add(image, platform=platform)
     return catalog
+
+
+def catalog_from_documents(docs: Iterable[object], name: str = "catalog") -> Catalog:
+    """The catalog of parsed documents, each what one line of a catalog file holds (a
+    JSON object, already parsed): for a program that has them in memory.  Errors name
+    ``name`` and the document, numbered from 1 (``catalog: document 3: layers[1].size:
+    ...``); nothing is returned half-loaded."""
+    if isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Iterable):
+        raise InputFileError(f"{name}: expected a list of catalog entries, got "
+                             f"{type(docs).__name__}")
+    with bulk():
+        return _catalog_of(enumerate(docs, 1), name, "document")
 
 
 def read_catalog(source: str | os.PathLike[str] | IO[str]) -> Catalog:

@@ -16,6 +16,7 @@ its image tuple and its policy object, so ``match_many`` scores them once.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -45,6 +46,7 @@ __all__ = [
     "PodRequest",
     "pod_requests",
     "read_pods",
+    "replica_runs",
     "requests_from",
 ]
 
@@ -81,6 +83,13 @@ class _Fields:
 
     name: str
     _shared: _Shared
+
+
+# A replica is made without __init__ and without PodRequest's refusal to be
+# assigned to: its two slots are set through their descriptors.
+_new = object.__new__
+_set_name = _Fields.name.__set__  # type: ignore[misc, attr-defined]
+_set_shared = _Fields._shared.__set__  # type: ignore[misc, attr-defined]
 
 
 def _request(name: str, shared: _Shared) -> PodRequest:
@@ -396,15 +405,34 @@ def _requests(
                  workload=workload)
     if kind not in REPLICATED_KINDS:
         return [first]
-    made = [first]
-    shared = first._shared  # _request(), inlined: a cluster's pods are mostly replicas
-    for i in range(1, count):
-        r = object.__new__(_Fields)
-        r.name = f"{name}-{i}"
-        r._shared = shared
-        r.__class__ = PodRequest
-        made.append(r)  # type: ignore[arg-type]
+    # A cluster's pods are mostly replicas: each is its name and the first's shared
+    # part, made a whole list at a time (one allocation per replica, no __init__).
+    names = [f"{name}-{i}" for i in range(1, count)]
+    made = [_new(PodRequest) for _ in names]
+    list(map(_set_name, made, names))
+    list(map(_set_shared, made, itertools.repeat(first._shared, len(made))))
+    made.insert(0, first)
     return made
+
+
+def replica_runs(requests: Iterable[PodRequest]) -> list[tuple[PodRequest, int]]:
+    """The requests as runs of replicas: each run's first request and how many
+    consecutive requests share its images and policy objects (a workload's replicas, as
+    the readers give them), so that a caller handles a workload once, not per replica."""
+    runs: list[tuple[PodRequest, int]] = []
+    first: PodRequest | None = None
+    shared: object = None
+    count = 0
+    for request in requests:
+        if request._shared is shared:
+            count += 1
+            continue
+        if first is not None:
+            runs.append((first, count))
+        first, shared, count = request, request._shared, 1
+    if first is not None:
+        runs.append((first, count))
+    return runs
 
 
 def _namespace(obj: Mapping[str, Any]) -> str:
