@@ -33,9 +33,8 @@ from fastmatch.inputs import (
 )
 from fastmatch.inputs.caches import caches_from
 from fastmatch.inputs.documents import bulk, objects_in
-from fastmatch.inputs.pods import replica_runs, requests_from
-from fastmatch.model import Image, ImageCache
-from fastmatch.policy import MatchPolicy
+from fastmatch.inputs.pods import match_lists, requests_from
+from fastmatch.model import ImageCache
 from fastmatch.result import MatchResult
 from fastmatch.timeutil import utcnow
 
@@ -170,18 +169,7 @@ def decide(files: ClusterFiles, *, index: CacheIndex | None = None) -> Decisions
     with bulk():
         if index is None:
             index = CacheIndex(files.caches)
-        # One list of images and one policy per workload, shared by its replicas
-        # (match_many copies a tuple per pod, and scores a workload once).
-        pods: list[list[Image]] = []
-        policies: list[MatchPolicy] = []
-        lists: dict[int, list[Image]] = {}
-        for first, count in replica_runs(requests):
-            images = first.images
-            shared = lists.get(id(images))
-            if shared is None:
-                shared = lists[id(images)] = list(images)
-            pods += [shared] * count
-            policies += [first.policy] * count
+        pods, policies = match_lists(requests)  # one step per workload, not per replica
         results = index.match_many(pods, policies, now=files.now,
                                    pod_names=[r.name for r in requests])
     return Decisions(requests, results, index, files.now, files.warnings)

@@ -44,6 +44,7 @@ __all__ = [
     "REPLICATED_KINDS",
     "SINGLE_KINDS",
     "PodRequest",
+    "match_lists",
     "pod_requests",
     "read_pods",
     "replica_runs",
@@ -433,6 +434,26 @@ def replica_runs(requests: Iterable[PodRequest]) -> list[tuple[PodRequest, int]]
     if first is not None:
         runs.append((first, count))
     return runs
+
+
+def match_lists(
+    requests: Iterable[PodRequest],
+) -> tuple[list[list[Image]], list[MatchPolicy]]:
+    """Each pod's images as a list and its policy, as ``match_many`` takes them: one list
+    per image tuple, shared by the pods that share it (a workload's replicas), so that
+    ``match_many`` copies nothing per pod and scores a workload once.  One step per
+    workload, not per replica."""
+    pods: list[list[Image]] = []
+    policies: list[MatchPolicy] = []
+    lists: dict[int, list[Image]] = {}
+    for first, count in replica_runs(requests):
+        images = first.images
+        shared = lists.get(id(images))
+        if shared is None:
+            shared = lists[id(images)] = list(images)
+        pods += [shared] * count
+        policies += [first.policy] * count
+    return pods, policies
 
 
 def _namespace(obj: Mapping[str, Any]) -> str:
