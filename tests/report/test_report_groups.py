@@ -3,12 +3,16 @@ a cache apart from those that say it was proposed, pods in input order of first 
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import datetime, timezone
 
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import PodRequest
 from fastmatch.model import Image, ImageCache
 from fastmatch.report.aggregate import pod_groups, summarize
+from fastmatch.report.cluster_report import build_report
+from fastmatch.report.formats import write_json
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 D1, D2 = ("sha256:" + c * 64 for c in "ab")
@@ -50,3 +54,17 @@ def test_results_that_differ_within_a_run_are_grouped_pod_by_pod() -> None:
     groups = pod_groups(requests, [one, other, one])
     assert [(g.first, g.count, g.result.outcome) for g in groups] == [(0, 2, "use"),
                                                                        (1, 1, "none")]
+
+
+def test_the_json_spells_any_pod_name_as_json_does() -> None:
+    index = CacheIndex([ImageCache("imc-1", [NGINX], created=NOW)])
+    requests = [*_replicas('wéb"\\\t', NGINX, 2), *_replicas("kv", REDIS, 1)]
+    results = index.match_many([list(r.images) for r in requests],
+                               [r.policy for r in requests], now=NOW,
+                               pod_names=[r.name for r in requests])
+    report = build_report(index, requests, results, NOW)
+    out = io.StringIO()
+    write_json(report, out)
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(report.as_dict()))
+    assert [p["name"] for p in json.loads(out.getvalue())["pods"]] == \
+        ['wéb"\\\t-0', 'wéb"\\\t-1', "kv-0"]
