@@ -404,7 +404,7 @@ def _requests(
     first = _pod(template, path, reader, profile, _labels_of(namespaces, ns),
                  namespace=ns, name=f"{name}-0" if kind in REPLICATED_KINDS else name,
                  workload=workload)
-    if kind not in REPLICATED_KINDS:
+    if kind not in REPLICATED_KINDS or count == 1:
         return [first]
     # A cluster's pods are mostly replicas: each is its name and the first's shared
     # part, made a whole list at a time (one allocation per replica, no __init__).
