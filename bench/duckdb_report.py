@@ -117,24 +117,40 @@ class Tables:
     """The files loaded into DuckDB: what the SQL reads, and how pods map to specs."""
 
     def __init__(self, caches: Path, workloads: Path, catalog: Path, now: datetime) -> None:
+        with catalog.open() as lines:
+            entries = [json.loads(line) for line in lines]
+        with caches.open() as f:
+            cache_list = json.load(f)
+        with workloads.open() as f:
+            workload_list = json.load(f)
+        self._load(cache_list, workload_list, entries, now)
+
+    @classmethod
+    def from_documents(cls, caches: dict[str, Any], workloads: dict[str, Any],
+                       catalog: list[dict[str, Any]], now: datetime) -> Tables:
+        """The tables of the files' parsed documents (the two ``List`` objects and the
+        catalog's lines), already in memory."""
+        tables = cls.__new__(cls)
+        tables._load(caches, workloads, catalog, now)
+        return tables
+
+    def _load(self, caches: dict[str, Any], workloads: dict[str, Any],
+              catalog: list[dict[str, Any]], now: datetime) -> None:
         layer_ids: dict[str, int] = {}
         sizes: list[int] = []
         image_ids: dict[str, int] = {}
         image_layers: list[list[int]] = []
-        with catalog.open() as lines:
-            for line in lines:
-                doc = json.loads(line)
-                ids = []
-                for la in doc["layers"]:
-                    lid = layer_ids.get(la["digest"])
-                    if lid is None:
-                        lid = layer_ids[la["digest"]] = len(sizes)
-                        sizes.append(la["size"])
-                    ids.append(lid)
-                image_ids[doc["ref"]] = len(image_layers)
-                image_layers.append(sorted(set(ids)))
-        with caches.open() as f:
-            items = json.load(f)["items"]
+        for doc in catalog:
+            ids = []
+            for la in doc["layers"]:
+                lid = layer_ids.get(la["digest"])
+                if lid is None:
+                    lid = layer_ids[la["digest"]] = len(sizes)
+                    sizes.append(la["size"])
+                ids.append(lid)
+            image_ids[doc["ref"]] = len(image_layers)
+            image_layers.append(sorted(set(ids)))
+        items = caches["items"]
         self.cache_ids: list[str] = []
         cache_row: dict[str, int] = {}
         usable: list[bool] = []
@@ -166,8 +182,7 @@ class Tables:
             cbytes.append(sum(sizes[lid] for lid in held))
             cl_cache.extend([row] * len(held))
             cl_layer.extend(held)
-        with workloads.open() as f:
-            docs = json.load(f)["items"]
+        docs = workloads["items"]
         # Fold identical pod specs: (images, policy) once, however many pods ask for it.
         spec_of: dict[tuple[Any, ...], int] = {}
         self.pod_spec: list[int] = []
@@ -253,6 +268,12 @@ def decide_with_duckdb(caches: Path, workloads: Path, catalog: Path,
                        now: datetime) -> list[Decision]:
     """From the JSON files to every pod's decision, in DuckDB."""
     return Tables(caches, workloads, catalog, now).decide()
+
+
+def decide_documents_with_duckdb(caches: dict[str, Any], workloads: dict[str, Any],
+                                 catalog: list[dict[str, Any]], now: datetime) -> list[Decision]:
+    """From the files' parsed documents, already in memory, to every pod's decision."""
+    return Tables.from_documents(caches, workloads, catalog, now).decide()
 
 
 def fastmatch_decisions(results: list[fm.MatchResult]) -> list[Decision]:

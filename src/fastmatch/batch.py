@@ -61,6 +61,8 @@ def _pods(pods: object) -> list[list[Any]]:
             "match_many: pods must be a list of pods, each a list of images, "
             f"got {type(pods).__name__}"
         )
+    if type(pods) is list and set(map(type, pods)) <= {list}:
+        return pods.copy()  # the common call: a list of lists, checked in one pass
     return [pod if type(pod) is list else _pod(pod) for pod in pods]
 
 
@@ -107,9 +109,11 @@ def match_many(
         names = list(pod_names)
         if len(names) != n:
             raise ValidationError(f"match_many: {n} pods but {len(names)} pod names")
-        for i, name in enumerate(names):
-            if not isinstance(name, str):
-                raise ValidationError(f"match_many: pod name {i} must be a string, got {name!r}")
+        if not set(map(type, names)) <= {str}:  # one pass in C; the loop says which
+            for i, name in enumerate(names):
+                if not isinstance(name, str):
+                    raise ValidationError(
+                        f"match_many: pod name {i} must be a string, got {name!r}")
     if threads is None:
         threads = default_threads()
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

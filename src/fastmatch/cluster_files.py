@@ -3,32 +3,42 @@
 :func:`read_cluster` reads image caches, pods and workloads (one request per
 replica), the eci-profile and the namespaces' labels through the inputs
 readers (SPEC §8), and says what the user should know about them;
-:func:`decide` matches every pod in one ``match_many`` batch, so that replicas
-propose one cache to create between them (SPEC §3.7).
+:func:`cluster_from_documents` does the same from documents a program parsed
+already; :func:`decide` matches every pod in one ``match_many`` batch, so that
+replicas propose one cache to create between them (SPEC §3.7).
+
+Both run with the garbage collector paused (``bulk``): a cluster is a million
+small objects and no cycles, and a collection walks every one of them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from fastmatch.errors import InputFileError
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import (
     EciProfile,
+    ImageReader,
     LayerSource,
+    Located,
     PodRequest,
     read_caches,
     read_namespaces,
     read_pods,
     read_profile,
 )
-from fastmatch.model import Image, ImageCache
+from fastmatch.inputs.caches import caches_from
+from fastmatch.inputs.documents import bulk, objects_in
+from fastmatch.inputs.pods import match_lists, requests_from
+from fastmatch.model import ImageCache
 from fastmatch.result import MatchResult
 from fastmatch.timeutil import utcnow
 
-__all__ = ["ClusterFiles", "Decisions", "decide", "read_cluster"]
+__all__ = ["ClusterFiles", "Decisions", "cluster_from_documents", "decide", "read_cluster"]
 
 Paths = Iterable[str | os.PathLike[str]]
 
@@ -56,7 +66,7 @@ class Decisions(NamedTuple):
 
 def _namespace_warnings(
     profile: EciProfile | None,
-    namespaces: dict[str, dict[str, str]] | None,
+    namespaces: Mapping[str, Mapping[str, str]] | None,
     requests: Sequence[PodRequest],
 ) -> list[str]:
     """What a profile that selects on namespace labels cannot see: no --namespaces, or
@@ -88,29 +98,78 @@ def read_cluster(
     :class:`~fastmatch.errors.FastmatchError` on bad input, naming the file, the
     document and the field."""
     at = now if now is not None else utcnow()
-    found_caches = read_caches(caches, catalog=catalog, now=at)
-    eci_profile = read_profile(profile) if profile is not None else None
-    labels = read_namespaces(namespaces) if namespaces is not None else None
-    requests = read_pods(pods, catalog=catalog, profile=eci_profile, namespaces=labels)
-    warnings = _namespace_warnings(eci_profile, labels, requests)
+    with bulk():
+        found_caches = read_caches(caches, catalog=catalog, now=at)
+        eci_profile = read_profile(profile) if profile is not None else None
+        labels = read_namespaces(namespaces) if namespaces is not None else None
+        requests = read_pods(pods, catalog=catalog, profile=eci_profile, namespaces=labels)
+    return _cluster(requests, found_caches, at, eci_profile, labels)
+
+
+def _cluster(
+    requests: list[PodRequest],
+    caches: list[ImageCache],
+    at: datetime,
+    profile: EciProfile | None,
+    labels: Mapping[str, Mapping[str, str]] | None,
+) -> ClusterFiles:
+    warnings = _namespace_warnings(profile, labels, requests)
     if not requests:
         warnings.append("the files hold no Pod or workload (other kinds are skipped)")
-    return ClusterFiles(requests, found_caches, at, warnings)
+    return ClusterFiles(requests, caches, at, warnings)
+
+
+def _located(docs: Iterable[object], name: str) -> list[Located]:
+    if isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Iterable):
+        raise InputFileError(f"{name}: expected a list of documents, got {type(docs).__name__}")
+    found: list[Located] = []
+    for number, doc in enumerate(docs, 1):
+        if doc is not None:
+            found.extend(objects_in(doc, f"{name}: document {number}"))
+    return found
+
+
+def cluster_from_documents(
+    caches: Iterable[object],
+    pods: Iterable[object],
+    *,
+    catalog: LayerSource | None = None,
+    profile: EciProfile | None = None,
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+    now: datetime | None = None,
+) -> ClusterFiles:
+    """:func:`read_cluster` from documents already parsed (each what one YAML document or
+    JSON file holds: an object, a ``List``, an array), for a program that has them in
+    memory: the same requests, caches and warnings as files holding these documents
+    would give.  Errors name ``caches`` or ``pods``, the document (numbered from 1) and
+    the field; ``namespaces`` maps a namespace's name to its labels."""
+    at = now if now is not None else utcnow()
+    with bulk():
+        found = caches_from(_located(caches, "caches"), ImageReader(catalog), at)
+        seen: dict[str, Located | str] = {}
+        for cache, place in found:  # as read_caches refuses them
+            first = seen.setdefault(cache.id, place)
+            if first is not place:
+                def shown(where: Located | str) -> str:
+                    return where if isinstance(where, str) else where.where
+
+                raise InputFileError(
+                    f"{shown(place)}: image cache {cache.id} is listed already, at "
+                    f"{shown(first)}"
+                )
+        requests = requests_from(_located(pods, "pods"), ImageReader(catalog), profile,
+                                 namespaces)
+    return _cluster(requests, [cache for cache, _ in found], at, profile, namespaces)
 
 
 def decide(files: ClusterFiles, *, index: CacheIndex | None = None) -> Decisions:
     """Decide every pod of ``files`` in one ``match_many`` batch, against ``index``
     (default: an index of ``files.caches``)."""
-    if index is None:
-        index = CacheIndex(files.caches)
     requests = files.requests
-    # A list per workload, shared by its replicas: match_many copies a tuple per pod.
-    lists: dict[int, list[Image]] = {}
-    results = index.match_many(
-        [lists.get(id(r.images)) or lists.setdefault(id(r.images), list(r.images))
-         for r in requests],
-        [r.policy for r in requests],
-        now=files.now,
-        pod_names=[r.name for r in requests],
-    )
+    with bulk():
+        if index is None:
+            index = CacheIndex(files.caches)
+        pods, policies = match_lists(requests)  # one step per workload, not per replica
+        results = index.match_many(pods, policies, now=files.now,
+                                   pod_names=[r.name for r in requests])
     return Decisions(requests, results, index, files.now, files.warnings)

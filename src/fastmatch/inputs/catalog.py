@@ -17,19 +17,32 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO
 
 from fastmatch.digest import is_digest
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.imageref import parse_reference
-from fastmatch.inputs.documents import read_stdin
-from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_layer
+from fastmatch.inputs.documents import bulk, read_stdin
+from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_image, trusted_layer
 from fastmatch.platforms import normalize_platform
 
 DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
 
-__all__ = ["DEFAULT_PLATFORM", "Catalog", "canonical_platform", "read_catalog"]
+__all__ = [
+    "DEFAULT_PLATFORM",
+    "Catalog",
+    "canonical_platform",
+    "catalog_from_documents",
+    "read_catalog",
+]
+
+
+# The digests nearly every catalog holds: a line whose digests all look like this (and
+# whose other fields are as plain) is read by the fast path; any other line is read
+# field by field, with the checks that name what is wrong.
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _field_error(where: str, field: str, problem: str, ref: str | None = None) -> InputFileError:
@@ -92,37 +105,131 @@ def _parse_line(
         raise InputFileError(f"{where}: {exc}") from None
 
 
-def _read_lines(lines: Iterable[str], name: str) -> Catalog:
-    catalog = Catalog()
-    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
-    known: dict[tuple[str, int], Layer] = {}
+def _fast_line(
+    doc: object, layers_seen: dict[str, Layer], platforms: dict[str, str | None]
+) -> tuple[str | None, Image] | None:
+    """The platform and image of a plain line (sha256 digests, a valid reference, sizes
+    in range, no layer listed twice with two sizes), checked in a few passes; ``None``
+    for any other line, which :func:`_parse_line` then reads (and words the error of).
+
+    ``layers_seen`` holds one :class:`Layer` per digest already met: a catalog's images
+    share their base layers, so most layers of a line are looked up, not checked.
+    ``platforms`` holds the platforms already canonicalized.
+    """
+    if type(doc) is not dict:
+        return None
+    ref = doc.get("ref")
+    layers = doc.get("layers")
+    digest = doc.get("digest")
+    raw_platform = doc.get("platform")
+    if type(ref) is not str or type(layers) is not list:
+        return None
+    if digest is not None and (type(digest) is not str or _SHA256.fullmatch(digest) is None):
+        return None
+    if raw_platform is None:
+        platform = None
+    else:
+        if type(raw_platform) is not str:
+            return None
+        if raw_platform in platforms:
+            platform = platforms[raw_platform]
+        else:
+            try:
+                platform = canonical_platform(raw_platform) if raw_platform.strip() else None
+            except FastmatchError:
+                return None
+            if platform is None:
+                return None
+            platforms[raw_platform] = platform
+    try:
+        parsed = parse_reference(ref)
+    except FastmatchError:
+        return None
+    if parsed.digest is not None:  # a reference by digest: Image's own checks
+        return None
+    built: list[Layer] = []
+    for layer in layers:
+        if type(layer) is not dict:
+            return None
+        layer_digest = layer.get("digest")
+        size = layer.get("size")
+        made = layers_seen.get(layer_digest) if type(layer_digest) is str else None
+        if made is None or made.size != size or type(size) is not int:
+            if (type(layer_digest) is not str or type(size) is not int
+                    or _SHA256.fullmatch(layer_digest) is None
+                    or not 0 <= size <= MAX_LAYER_SIZE):
+                return None
+            made = trusted_layer(layer_digest, size)
+            layers_seen.setdefault(layer_digest, made)
+        built.append(made)
+    if len({layer.digest for layer in built}) != len(built):
+        sizes: dict[str, int] = {}
+        for layer in built:  # listed twice: with one size, as Image allows
+            if sizes.setdefault(layer.digest, layer.size) != layer.size:
+                return None
+    return platform, trusted_image(parsed.normalized, tuple(built), digest)
+
+
+def _parsed_lines(lines: Iterable[str], name: str) -> Iterator[tuple[int, object]]:
+    """Each non-blank line's number and JSON value; raise on the first that is not JSON."""
+    loads = json.loads
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text:
             continue
-        where = f"{name}: line {number}"
         try:
-            doc = json.loads(text)
+            yield number, loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             why = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) \
                 else "nested too deeply"
-            raise InputFileError(f"{where}: not valid JSON: {why}") from None
+            raise InputFileError(f"{name}: line {number}: not valid JSON: {why}") from None
         except ValueError as exc:  # integers of too many digits
-            raise InputFileError(f"{where}: not valid JSON: {exc}") from None
-        platform, image = _parse_line(doc, where, known)
+            raise InputFileError(f"{name}: line {number}: not valid JSON: {exc}") from None
+
+
+def _read_lines(lines: Iterable[str], name: str) -> Catalog:
+    with bulk():  # the catalog's objects hold no cycles: no collections while reading
+        return _catalog_of(_parsed_lines(lines, name), name, "line")
+
+
+def _catalog_of(docs: Iterable[tuple[int, object]], name: str, unit: str) -> Catalog:
+    """The catalog of these numbered documents (lines of a file: ``unit`` ``"line"``)."""
+    catalog = Catalog()
+    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
+    known: dict[tuple[str, int], Layer] = {}
+    layers_seen: dict[str, Layer] = {}
+    platforms: dict[str, str | None] = {}
+    for number, doc in docs:
+        fast = _fast_line(doc, layers_seen, platforms)
+        if fast is None:
+            platform, image = _parse_line(doc, f"{name}: {unit} {number}", known)
+        else:
+            platform, image = fast
         key = (image.ref, platform)
         seen = first_line.get(key)
         if seen is not None:
             if seen[1] != image:
                 on = f" for {platform}" if platform is not None else ""
                 raise InputFileError(
-                    f"{where}: image {image.ref}{on} already listed on line {seen[0]} with "
-                    "other content"
+                    f"{name}: {unit} {number}: image {image.ref}{on} already listed on "
+                    f"{unit} {seen[0]} with other content"
                 )
             continue
         first_line[key] = (number, image)
         catalog.add(image, platform=platform)
     return catalog
+
+
+def catalog_from_documents(docs: Iterable[object], name: str = "catalog") -> Catalog:
+    """The catalog of parsed documents, each what one line of a catalog file holds (a
+    JSON object, already parsed): for a program that has them in memory.  Errors name
+    ``name`` and the document, numbered from 1 (``catalog: document 3: layers[1].size:
+    ...``); nothing is returned half-loaded."""
+    if isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Iterable):
+        raise InputFileError(f"{name}: expected a list of catalog entries, got "
+                             f"{type(docs).__name__}")
+    with bulk():
+        return _catalog_of(enumerate(docs, 1), name, "document")
 
 
 def read_catalog(source: str | os.PathLike[str] | IO[str]) -> Catalog:

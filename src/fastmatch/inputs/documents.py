@@ -39,6 +39,7 @@ __all__ = [
     "expand_paths",
     "field_error",
     "label",
+    "objects_in",
     "read_objects",
     "read_stdin",
     "read_text",
@@ -250,6 +251,13 @@ def _objects(doc: object, where: str) -> Iterator[Located]:
             yield Located(item, f"{where}: items[{i}]")
         return
     yield Located(doc, where)
+
+
+def objects_in(doc: object, where: str) -> list[Located]:
+    """The objects of one parsed document (an object, a ``List``'s items, an array's
+    items), each with its place under ``where``: what :func:`read_objects` gives for a
+    file holding that document, for a program that parsed it already."""
+    return list(_objects(doc, where))
 
 
 def read_objects(paths: Paths) -> list[Located]:

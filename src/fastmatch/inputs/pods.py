@@ -16,6 +16,7 @@ its image tuple and its policy object, so ``match_many`` scores them once.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -43,8 +44,10 @@ __all__ = [
     "REPLICATED_KINDS",
     "SINGLE_KINDS",
     "PodRequest",
+    "match_lists",
     "pod_requests",
     "read_pods",
+    "replica_runs",
     "requests_from",
 ]
 
@@ -81,6 +84,13 @@ class _Fields:
 
     name: str
     _shared: _Shared
+
+
+# A replica is made without __init__ and without PodRequest's refusal to be
+# assigned to: its two slots are set through their descriptors.
+_new = object.__new__
+_set_name = _Fields.name.__set__  # type: ignore[misc, attr-defined]
+_set_shared = _Fields._shared.__set__  # type: ignore[misc, attr-defined]
 
 
 def _request(name: str, shared: _Shared) -> PodRequest:
@@ -394,17 +404,56 @@ def _requests(
     first = _pod(template, path, reader, profile, _labels_of(namespaces, ns),
                  namespace=ns, name=f"{name}-0" if kind in REPLICATED_KINDS else name,
                  workload=workload)
-    if kind not in REPLICATED_KINDS:
+    if kind not in REPLICATED_KINDS or count == 1:
         return [first]
-    made = [first]
-    shared = first._shared  # _request(), inlined: a cluster's pods are mostly replicas
-    for i in range(1, count):
-        r = object.__new__(_Fields)
-        r.name = f"{name}-{i}"
-        r._shared = shared
-        r.__class__ = PodRequest
-        made.append(r)  # type: ignore[arg-type]
+    # A cluster's pods are mostly replicas: each is its name and the first's shared
+    # part, made a whole list at a time (one allocation per replica, no __init__).
+    names = [f"{name}-{i}" for i in range(1, count)]
+    made = [_new(PodRequest) for _ in names]
+    list(map(_set_name, made, names))
+    list(map(_set_shared, made, itertools.repeat(first._shared, len(made))))
+    made.insert(0, first)
     return made
+
+
+def replica_runs(requests: Iterable[PodRequest]) -> list[tuple[PodRequest, int]]:
+    """The requests as runs of replicas: each run's first request and how many
+    consecutive requests share its images and policy objects (a workload's replicas, as
+    the readers give them), so that a caller handles a workload once, not per replica."""
+    runs: list[tuple[PodRequest, int]] = []
+    first: PodRequest | None = None
+    shared: object = None
+    count = 0
+    for request in requests:
+        if request._shared is shared:
+            count += 1
+            continue
+        if first is not None:
+            runs.append((first, count))
+        first, shared, count = request, request._shared, 1
+    if first is not None:
+        runs.append((first, count))
+    return runs
+
+
+def match_lists(
+    requests: Iterable[PodRequest],
+) -> tuple[list[list[Image]], list[MatchPolicy]]:
+    """Each pod's images as a list and its policy, as ``match_many`` takes them: one list
+    per image tuple, shared by the pods that share it (a workload's replicas), so that
+    ``match_many`` copies nothing per pod and scores a workload once.  One step per
+    workload, not per replica."""
+    pods: list[list[Image]] = []
+    policies: list[MatchPolicy] = []
+    lists: dict[int, list[Image]] = {}
+    for first, count in replica_runs(requests):
+        images = first.images
+        shared = lists.get(id(images))
+        if shared is None:
+            shared = lists[id(images)] = list(images)
+        pods += [shared] * count
+        policies += [first.policy] * count
+    return pods, policies
 
 
 def _namespace(obj: Mapping[str, Any]) -> str:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 from fastmatch.decision import pod_layers
 from fastmatch.errors import ValidationError
 from fastmatch.inputs import PodRequest
+from fastmatch.inputs.pods import replica_runs
 from fastmatch.model import Image, ImageCache
 from fastmatch.policy import MatchPolicy
 from fastmatch.result import MatchResult
@@ -70,17 +73,35 @@ def pod_groups(requests: Sequence[PodRequest], results: Sequence[MatchResult]) -
         raise ValidationError(f"report: {len(requests)} pods but {len(results)} results")
     found: dict[tuple[int, int], list[Any]] = {}
     nbytes: dict[int, int] = {}
-    for i, (request, result) in enumerate(zip(requests, results)):
+
+    def add(request: PodRequest, result: MatchResult, at: int, count: int) -> None:
         images = request.images
         key = (id(images), id(result))
         group = found.get(key)
         if group is not None:
-            group[4] += 1
-            continue
+            group[4] += count
+            return
         size = nbytes.get(id(images))
         if size is None:
             size = nbytes[id(images)] = sum(pod_layers(images).values())
-        found[key] = [images, request.policy, result, i, 1, size]
+        found[key] = [images, request.policy, result, at, count, size]
+
+    # A workload's replicas share their images and, but for the first when it
+    # proposed a cache, one result object: a run is summed at once when its results
+    # say so (compared by identity, in C), pod by pod otherwise.
+    at = 0
+    for request, count in replica_runs(requests):
+        end = at + count
+        head = results[at]
+        if count == 1 or all(map(is_, results[at + 1:end], repeat(head))):
+            add(request, head, at, count)
+        elif all(map(is_, results[at + 2:end], repeat(results[at + 1]))):
+            add(request, head, at, 1)
+            add(request, results[at + 1], at + 1, count - 1)
+        else:
+            for i in range(at, end):
+                add(request, results[i], i, 1)
+        at = end
     return [PodGroup(*group) for group in found.values()]
 
 

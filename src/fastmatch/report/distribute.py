@@ -29,6 +29,7 @@ from fastmatch.decision import ImageSets
 from fastmatch.errors import FastmatchError
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import PodRequest
+from fastmatch.inputs.pods import match_lists
 from fastmatch.model import Image
 from fastmatch.policy import MatchPolicy
 from fastmatch.report.errors import DaskError, ReportExtraError
@@ -102,15 +103,7 @@ class _Groups:
 def image_lists(requests: Sequence[PodRequest]) -> list[list[Image]]:
     """Each pod's images as a list, one list shared by the pods that share their images
     (a workload's replicas): what ``match_many`` takes without a copy per pod."""
-    lists: dict[int, list[Image]] = {}
-    out: list[list[Image]] = []
-    for request in requests:
-        images = request.images
-        found = lists.get(id(images))
-        if found is None:
-            found = lists[id(images)] = list(images)
-        out.append(found)
-    return out
+    return match_lists(requests)[0]
 
 
 def split_by_image_set(requests: Sequence[PodRequest], parts: int) -> list[list[int]]:
@@ -166,8 +159,9 @@ def decide_in_parts(
     """Decide every pod on this machine (all cores), in ``parts`` batches so that
     ``progress`` hears of each: the same results as one ``match_many`` call."""
     if parts <= 1:
-        results = index.match_many(image_lists(requests), [r.policy for r in requests],
-                                   now=now, pod_names=[r.name for r in requests])
+        lists, policies = match_lists(requests)
+        results = index.match_many(lists, policies, now=now,
+                                   pod_names=[r.name for r in requests])
         if progress is not None:
             progress(len(requests))
         return results

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from json.encoder import encode_basestring_ascii
 from typing import IO, Any
 
 from fastmatch.explain import human_bytes
@@ -39,7 +40,8 @@ def write_json(report: ClusterReport, out: IO[str]) -> None:
         head = spaces.get(ns)
         if head is None:
             head = spaces[ns] = '{"namespace": ' + dumps(ns) + ', "name": '
-        lines.append(head + dumps(request.name) + ", " + tail)
+        # What json.dumps does with a string, without its encoder's set-up per call.
+        lines.append(head + encode_basestring_ascii(request.name) + ", " + tail)
         if len(lines) >= _FLUSH:
             out.write(sep + ",\n".join(lines))
             sep = ",\n"
