@@ -48,13 +48,7 @@ def _crd(cache: Any) -> dict[str, Any]:
 
 def _deployment(n: int, name: str, images: list[Any], policy: Any,
                 replicas: int) -> dict[str, Any]:
-    annotations: dict[str, str] = {}
-    if policy.perfect_match:
-        annotations["k8s.aliyun.com/imc-perfect-match"] = "true"
-    if policy.match_count is not None:
-        annotations["k8s.aliyun.com/imc-match-count-request"] = str(policy.match_count)
-    if policy.cache_id is not None:
-        annotations["k8s.aliyun.com/eci-imc-id"] = policy.cache_id
+    annotations = policy.annotations()
     app = {"app": f"{name}-{n}"}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",

@@ -55,12 +55,5 @@ def synthetic_requests(cluster, replicas: int = 3):
     (sharing images and policy, as read_pods makes them)."""
     out = []
     for name, images, policy in zip(cluster.pod_names, cluster.pods, cluster.policies):
-        annotations = {}
-        if policy.perfect_match:
-            annotations["k8s.aliyun.com/imc-perfect-match"] = "true"
-        if policy.match_count is not None:
-            annotations["k8s.aliyun.com/imc-match-count-request"] = str(policy.match_count)
-        if policy.cache_id is not None:
-            annotations["k8s.aliyun.com/eci-imc-id"] = policy.cache_id
-        out += pods(name, images, replicas, annotations)
+        out += pods(name, images, replicas, policy.annotations())
     return out
