@@ -39,12 +39,29 @@ class CacheRow(NamedTuple):
     os: str | None
 
 
+# The images' half of recent rows, by the identity of the caches' ``images`` tuple (kept
+# in the value, so that the id cannot be reused while it is here): the cluster sync's
+# reader hands caches listing one image set the very same tuple, and a watch brings many.
+_IMAGE_PARTS: dict[int, tuple[tuple[Image, ...], tuple[str, ...], tuple[Mapping[str, int], ...]]]
+_IMAGE_PARTS = {}
+_IMAGE_PARTS_MAX = 4096  # image sets remembered; forgotten all at once beyond
+
+
 def cache_row(cache: ImageCache) -> CacheRow:
     """The core's view of ``cache``."""
     expires = cache.expires_at
+    images = cache.images
+    found = _IMAGE_PARTS.get(id(images))
+    if found is None or found[0] is not images:
+        found = (images,
+                 tuple(PSEUDO_PREFIX + key for image in images for key in image.keys),
+                 tuple(image.layer_sizes() for image in images))
+        if len(_IMAGE_PARTS) >= _IMAGE_PARTS_MAX:
+            _IMAGE_PARTS.clear()
+        _IMAGE_PARTS[id(images)] = found
     return CacheRow(
-        tuple(PSEUDO_PREFIX + key for image in cache.images for key in image.keys),
-        tuple(image.layer_sizes() for image in cache.images),
+        found[1],
+        found[2],
         cache.bytes,
         to_micros(cache.created),
         NEVER if expires is None else to_micros(expires),

@@ -631,10 +631,20 @@ _CACHE_FIELDS = (
 )
 
 
-def trusted_cache(fields: dict[str, Any]) -> ImageCache:
-    """A cache from fields fastmatch validated before (its derived fields computed anew)."""
+def trusted_cache(fields: dict[str, Any], like: ImageCache | None = None) -> ImageCache:
+    """A cache from fields fastmatch validated before (its derived fields computed anew).
+
+    ``like``: a cache whose ``images`` are the very tuple ``fields`` holds; its derived
+    fields (which depend on the images alone) are shared instead of computed again, as
+    when a watch delivers many caches, or many versions of one, listing one image set.
+    """
     cache = object.__new__(ImageCache)
     for name, value in fields.items():
         object.__setattr__(cache, name, value)
-    cache._derive()
+    if like is not None and like.images is fields["images"]:
+        object.__setattr__(cache, "_sizes", like._sizes)
+        object.__setattr__(cache, "_bytes", like._bytes)
+        object.__setattr__(cache, "_by_reference", like._by_reference)
+    else:
+        cache._derive()
     return cache

@@ -313,3 +313,30 @@ def test_backoff_doubles_with_jitter_to_its_cap_and_resets_after_health() -> Non
 def test_options_that_cannot_work_are_refused(bad: dict) -> None:
     with pytest.raises(KubeConfigError, match=next(iter(bad))):
         SyncOptions(**bad)
+
+
+# -- a chunk's lines, decoded at once ------------------------------------------------------
+
+
+def test_a_chunks_lines_decode_as_each_line_alone() -> None:
+    from fastmatch.kube.sync import decode_lines
+
+    lines = [b'{"type": "ADDED", "object": {"a": 1}}', b"", b"  ",
+             b'{"type": "DELETED", "object": {"b": [1, 2]}}']
+    assert decode_lines(lines) == [{"type": "ADDED", "object": {"a": 1}},
+                                   {"type": "DELETED", "object": {"b": [1, 2]}}]
+    assert decode_lines([b'{"one": 1}']) == [{"one": 1}]
+    assert decode_lines([]) == []
+
+
+@pytest.mark.parametrize("bad", [
+    [b'{"a": 1}', b'{"b": '],  # cut short
+    [b'{"a": 1} {"b": 2}', b'{"c": 3}'],  # two values on one line
+    [b'1, 2', b'{"c": 3}'],  # would join into a longer array
+    [b'{"a": 1}', b'[1', b'2]'],  # one value over two lines
+])
+def test_a_line_that_is_not_one_event_is_refused(bad: list[bytes]) -> None:
+    from fastmatch.kube.sync import decode_lines
+
+    with pytest.raises(ValueError):
+        decode_lines(bad)

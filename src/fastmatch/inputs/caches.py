@@ -53,6 +53,7 @@ __all__ = [
     "API_VERSION",
     "KIND",
     "MANAGED_BY",
+    "ImageSets",
     "cache_from_describe",
     "cache_from_object",
     "has_cache_id",
@@ -121,6 +122,39 @@ def _phase(value: object, field: str, default: Phase) -> Phase:
     return found
 
 
+class ImageSets:
+    """The image lists a long-lived reader of ImageCaches has read (the cluster sync's):
+    each list of references, the images it gave and a cache built from them.
+
+    A watch brings many caches, and many versions of one cache, listing one image
+    set: the next is read without looking its references up again, and shares the
+    images tuple and what the cache derives from it (its layers, its bytes) with the
+    first.  Only lists that were read well are kept, so bad input is reported as
+    without it.  ``reader`` looks the references up; at most ``limit`` lists are kept
+    (all forgotten at once beyond).
+    """
+
+    __slots__ = ("limit", "reader", "sets")
+
+    def __init__(self, reader: ImageReader, limit: int = 65_536) -> None:
+        self.reader = reader
+        self.limit = limit
+        self.sets: dict[tuple[str, ...], tuple[tuple[Image, ...], ImageCache | None]] = {}
+
+    def known(self, refs: list[Any]) -> tuple[tuple[Image, ...], ImageCache | None] | None:
+        """The images (and a cache built from them) of a list read before, else None."""
+        try:
+            return self.sets.get(tuple(refs))
+        except TypeError:  # something unhashable in the list: bad input, read as usual
+            return None
+
+    def remember(self, refs: list[Any], images: tuple[Image, ...], cache: ImageCache) -> None:
+        """``refs`` read well into ``images``, in ``cache``."""
+        if len(self.sets) >= self.limit:
+            self.sets.clear()
+        self.sets[tuple(refs)] = (images, cache)
+
+
 def _images(
     value: object, field: str, reader: ImageReader
 ) -> tuple[Image, ...]:
@@ -144,6 +178,7 @@ def _build(
     last_matched: datetime | None = None,
     auto_created: bool = False,
     retention_days: int | None = None,
+    like: ImageCache | None = None,
 ) -> ImageCache:
     # Every field was checked as it was read (the readers' messages name the
     # field), so the cache is built without the model checking them again: a
@@ -158,7 +193,7 @@ def _build(
             "phase": phase, "created": created, "expires": expires,
             "last_matched": last_matched, "auto_created": auto_created, "arch": None,
             "os": None, "retention_days": retention_days,
-        })
+        }, like)
     except FastmatchError as exc:  # a layer listed with two sizes
         field_error("", str(exc))
 
@@ -169,14 +204,24 @@ def has_cache_id(obj: Mapping[str, Any]) -> bool:
     return isinstance(status, Mapping) and bool(status.get("imageCacheId"))
 
 
-def _crd(obj: Mapping[str, Any], reader: ImageReader, now: TimeLike | None) -> ImageCache:
+def _crd(
+    obj: Mapping[str, Any],
+    reader: ImageReader,
+    now: TimeLike | None,
+    sets: ImageSets | None = None,
+) -> ImageCache:
     meta = _mapping(obj.get("metadata"), "metadata")
     spec = _mapping(obj.get("spec"), "spec")
     status = _mapping(obj.get("status"), "status")
     name = _text(meta.get("name"), "metadata.name", required=True)
     assert name is not None
     cache_id = _text(status.get("imageCacheId"), "status.imageCacheId") or name
-    images = _images(spec.get("images"), "spec.images", reader)
+    refs = spec.get("images")
+    known = sets.known(refs) if sets is not None and type(refs) is list else None
+    if known is not None:
+        images, like = known
+    else:
+        images, like = _images(refs, "spec.images", reader), None
     labels = _mapping(meta.get("labels"), "metadata.labels")
     created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
     size = _int(spec.get("imageCacheSize"), "spec.imageCacheSize", MIN_SIZE_GIB, MAX_SIZE_GIB,
@@ -185,7 +230,7 @@ def _crd(obj: Mapping[str, Any], reader: ImageReader, now: TimeLike | None) -> I
                      "an integer (days)")
     # A new object has no status: ECI has not started on it (Preparing).
     phase = _phase(status.get("phase"), "status.phase", Phase.PREPARING)
-    return _build(
+    cache = _build(
         cache_id,
         images,
         name=name,
@@ -197,7 +242,12 @@ def _crd(obj: Mapping[str, Any], reader: ImageReader, now: TimeLike | None) -> I
         auto_created=name.startswith(PROPOSAL_PREFIX)
         or labels.get(MANAGED_BY[0]) == MANAGED_BY[1],
         retention_days=retention,
+        like=like,
     )
+    if sets is not None and known is None:
+        assert type(refs) is list
+        sets.remember(refs, images, cache)
+    return cache
 
 
 def _describe(item: Mapping[str, Any], reader: ImageReader, now: TimeLike | None) -> ImageCache:
@@ -234,11 +284,14 @@ def cache_from_object(
     now: TimeLike | None = None,
     where: str | None = None,
     reader: ImageReader | None = None,
+    sets: ImageSets | None = None,
 ) -> ImageCache:
     """An ``ImageCache`` object (a watch event's, a file's) as an :class:`ImageCache`.
 
     ``layers`` gives its images' layers (else they are known by reference);
-    ``now`` stands in for a missing ``metadata.creationTimestamp``.  Bad input
+    ``now`` stands in for a missing ``metadata.creationTimestamp``; ``sets`` (with
+    its reader, which then stands for ``reader`` and ``layers``) remembers the image
+    lists read, for a reader of many objects.  Bad input
     raises :class:`~fastmatch.errors.InputFileError` naming ``where`` (default:
     the object's kind and name) and the field.
     """
@@ -246,6 +299,8 @@ def cache_from_object(
         raise InputFileError(f"{where or 'ImageCache'}: expected an object, got "
                              f"{type(obj).__name__}")
     try:
+        if sets is not None:
+            return _crd(obj, sets.reader, now, sets)
         return _crd(obj, reader or ImageReader(layers), now)
     except FieldError as exc:
         raise InputFileError(f"{_where(obj, where)}: {exc}") from None

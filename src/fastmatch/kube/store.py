@@ -24,6 +24,7 @@ from typing import Any
 from fastmatch.errors import FastmatchError
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import EciProfile, ImageReader, LayerSource, cache_from_object
+from fastmatch.inputs.caches import ImageSets
 from fastmatch.inputs.pods import NAMESPACE_NAME_LABEL
 from fastmatch.kube.apply import apply_batch
 from fastmatch.kube.stats import SyncStats
@@ -82,7 +83,9 @@ class CacheStore:
         self._stats = stats
         self._layers = layers
         self._waiting = waiting
-        self._reader = ImageReader(layers)
+        # One reader for every object, and the image lists it read: a watch brings
+        # many caches (and versions of one) listing one image set, read once.
+        self._sets = ImageSets(ImageReader(layers))
         self._entries: dict[str, _Entry] = {}
         self._owner: dict[str, str] = {}  # cache id -> the name whose cache holds it
         self._by_reference: dict[str, set[str]] = {}  # ref -> names listing it without layers
@@ -99,7 +102,7 @@ class CacheStore:
 
     def _read(self, name: str, uid: str, version: str, obj: dict[str, Any]) -> _Entry:
         try:
-            cache: ImageCache | None = cache_from_object(obj, reader=self._reader)
+            cache: ImageCache | None = cache_from_object(obj, sets=self._sets)
         except FastmatchError as exc:
             self._stats.add("bad_objects")
             self._stats.problem(f"ImageCache {name} (resourceVersion {version}) kept out of "
@@ -223,7 +226,7 @@ class CacheStore:
         """Read again the caches listing ``refs`` by reference, now that their layers
         are known; return how many were upgraded."""
         # A fresh reader: the old one remembers these references as unknown.
-        self._reader = ImageReader(self._layers)
+        self._sets = ImageSets(ImageReader(self._layers))
         pending: dict[str, ImageCache | None] = {}
         for ref in refs:
             names = sorted(self._by_reference.pop(ref, ()))
