@@ -31,7 +31,7 @@ from fastmatch.inputs import (
     read_pods,
     read_profile,
 )
-from fastmatch.inputs.caches import caches_from
+from fastmatch.inputs.caches import caches_from, unique_caches
 from fastmatch.inputs.documents import bulk, objects_in
 from fastmatch.inputs.pods import match_lists, requests_from
 from fastmatch.model import ImageCache
@@ -145,21 +145,10 @@ def cluster_from_documents(
     the field; ``namespaces`` maps a namespace's name to its labels."""
     at = now if now is not None else utcnow()
     with bulk():
-        found = caches_from(_located(caches, "caches"), ImageReader(catalog), at)
-        seen: dict[str, Located | str] = {}
-        for cache, place in found:  # as read_caches refuses them
-            first = seen.setdefault(cache.id, place)
-            if first is not place:
-                def shown(where: Located | str) -> str:
-                    return where if isinstance(where, str) else where.where
-
-                raise InputFileError(
-                    f"{shown(place)}: image cache {cache.id} is listed already, at "
-                    f"{shown(first)}"
-                )
+        found = unique_caches(caches_from(_located(caches, "caches"), ImageReader(catalog), at))
         requests = requests_from(_located(pods, "pods"), ImageReader(catalog), profile,
                                  namespaces)
-    return _cluster(requests, [cache for cache, _ in found], at, profile, namespaces)
+    return _cluster(requests, found, at, profile, namespaces)
 
 
 def decide(files: ClusterFiles, *, index: CacheIndex | None = None) -> Decisions:

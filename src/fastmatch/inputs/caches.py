@@ -58,6 +58,7 @@ __all__ = [
     "cache_from_object",
     "has_cache_id",
     "read_caches",
+    "unique_caches",
 ]
 
 API_VERSION = "eci.alibabacloud.com/v1"
@@ -374,8 +375,16 @@ def read_caches(
     """
     with bulk():
         caches = caches_from(read_objects(paths), ImageReader(catalog), now)
+    return unique_caches(caches)
+
+
+def unique_caches(found: Iterable[tuple[ImageCache, Located | str]]) -> list[ImageCache]:
+    """The caches of ``found`` (each with where it was read, as :func:`caches_from` gives
+    them), refusing a second cache under one id: an
+    :class:`~fastmatch.errors.InputFileError` naming both places."""
     seen: dict[str, Located | str] = {}
-    for cache, place in caches:
+    caches = []
+    for cache, place in found:
         first = seen.setdefault(cache.id, place)
         if first is not place:
             def shown(at: Located | str) -> str:
@@ -384,4 +393,5 @@ def read_caches(
             raise InputFileError(
                 f"{shown(place)}: image cache {cache.id} is listed already, at {shown(first)}"
             )
-    return [cache for cache, _ in caches]
+        caches.append(cache)
+    return caches
