@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from apiserver import FakeApiServer, served
+from kube_world import cache, wait
 
 import fastmatch as fm
 from fastmatch.errors import FastmatchError
@@ -32,18 +32,6 @@ FAST = SyncOptions(dead_stream_seconds=5.0, backoff_initial=0.05, backoff_cap=0.
 NOW = "2026-12-01T00:00:00Z"
 
 
-def cache(name: str, *images: str, phase: str = "Ready", cache_id: str | None = None,
-          uid: str | None = None, rv: str | None = None) -> dict[str, Any]:
-    status: dict[str, Any] = {"phase": phase}
-    if cache_id:
-        status["imageCacheId"] = cache_id
-    meta: dict[str, Any] = {"name": name, "creationTimestamp": "2026-11-01T00:00:00Z"}
-    if uid:
-        meta["uid"] = uid
-    if rv:
-        meta["resourceVersion"] = rv
-    return {"apiVersion": "eci.alibabacloud.com/v1", "kind": "ImageCache", "metadata": meta,
-            "spec": {"images": list(images) or ["nginx:1.25"]}, "status": status}
 
 
 def pod(*images: str, namespace: str = "default", labels: dict[str, str] | None = None,
@@ -55,13 +43,6 @@ def pod(*images: str, namespace: str = "default", labels: dict[str, str] | None 
                                     for i, image in enumerate(images)]}}
 
 
-def wait(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 def state_of(caches: Any) -> dict[str, tuple[str, tuple[str, ...], int]]:

@@ -8,12 +8,11 @@ The real ``kubernetes`` client and a ClusterIndex against the fake API server on
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from apiserver import FakeApiServer, served
+from kube_world import cache, wait
 
 from fastmatch.kube import ClusterIndex, SyncOptions
 
@@ -21,19 +20,8 @@ FAST = SyncOptions(dead_stream_seconds=5.0, backoff_initial=0.05, backoff_cap=0.
                    connect_timeout=1.0, list_timeout=2.0)
 
 
-def cache(name: str, image: str = "nginx:1.25") -> dict[str, Any]:
-    return {"apiVersion": "eci.alibabacloud.com/v1", "kind": "ImageCache",
-            "metadata": {"name": name}, "spec": {"images": [image]},
-            "status": {"phase": "Ready"}}
 
 
-def wait(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 def lists(server: FakeApiServer) -> int:

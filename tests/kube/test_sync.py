@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from apiserver import FakeApiServer, Request, served
+from kube_world import cache, wait
 
 from fastmatch.kube import Backoff, ClusterIndex, KubeConfigError, SyncOptions
 
@@ -22,13 +23,6 @@ FAST = SyncOptions(dead_stream_seconds=5.0, backoff_initial=0.05, backoff_cap=0.
                    connect_timeout=1.0, list_timeout=2.0)
 
 
-def cache(name: str, *images: str, phase: str = "Ready", cache_id: str | None = None) -> dict:
-    status: dict[str, Any] = {"phase": phase}
-    if cache_id:
-        status["imageCacheId"] = cache_id
-    return {"apiVersion": "eci.alibabacloud.com/v1", "kind": "ImageCache",
-            "metadata": {"name": name}, "spec": {"images": list(images) or ["nginx:1.25"]},
-            "status": status}
 
 
 def asked(server: FakeApiServer) -> list[tuple[str, str | None]]:
@@ -49,13 +43,6 @@ def watches(server: FakeApiServer) -> list[Request]:
     return [r for r in server.requests if r.kind == "imagecaches" and r.watch]
 
 
-def wait(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 @pytest.fixture
