@@ -61,9 +61,12 @@ def _shown(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
+_MINUTES = number(unit="minutes")
+
+
 def minutes(text: str) -> timedelta:
     """A duration in minutes (a finite number >= 0)."""
-    return timedelta(minutes=number(unit="minutes")(text))
+    return timedelta(minutes=_MINUTES(text))
 
 
 def time(text: str) -> datetime:

@@ -4,8 +4,12 @@ wait for the sync to catch up."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from apiserver import FakeApiServer
+
+from fastmatch.kube import ClusterIndex, SyncOptions
 
 
 def cache(name: str, *images: str, phase: str = "Ready", cache_id: str | None = None,
@@ -33,3 +37,18 @@ def wait(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return bool(predicate())
+
+
+def started_index(server: FakeApiServer, options: SyncOptions) -> Iterator[ClusterIndex]:
+    """Three caches on the started ``server`` (``c0``..``c2``), and a ready ClusterIndex
+    (ImageCaches only) following it, with its watch open; stopped after the yield."""
+    for i in range(3):
+        server.create("imagecaches", cache(f"c{i}", f"app{i}:1"))
+    ci = ClusterIndex(server.api_client(), profile=False, options=options)
+    ci.start()
+    try:
+        assert ci.wait_ready(5)
+        assert server.wait_watchers(1)
+        yield ci
+    finally:
+        ci.stop()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from apiserver import FakeApiServer, served
-from kube_world import cache, wait
+from kube_world import cache, started_index, wait
 
 from fastmatch.kube import ClusterIndex, SyncOptions
 
@@ -35,16 +35,8 @@ def following() -> Iterator[tuple[FakeApiServer, ClusterIndex]]:
     ClusterIndex (ImageCaches only) following it."""
     server = FakeApiServer(reset_watch_cache=True)
     for started in served(server):
-        for i in range(3):
-            started.create("imagecaches", cache(f"c{i}"))
-        ci = ClusterIndex(started.api_client(), profile=False, options=FAST)
-        ci.start()
-        try:
-            assert ci.wait_ready(5)
-            assert started.wait_watchers(1)
+        for ci in started_index(started, FAST):
             yield started, ci
-        finally:
-            ci.stop()
         assert not started.errors, started.errors[:5]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from apiserver import FakeApiServer, Request, served
-from kube_world import cache, wait
+from kube_world import cache, started_index, wait
 
 from fastmatch.kube import Backoff, ClusterIndex, KubeConfigError, SyncOptions
 
@@ -48,16 +48,8 @@ def watches(server: FakeApiServer) -> list[Request]:
 @pytest.fixture
 def started(apiserver: FakeApiServer) -> Iterator[tuple[FakeApiServer, ClusterIndex]]:
     """Three caches on the server, and a started ClusterIndex (ImageCaches only) on it."""
-    for i in range(3):
-        apiserver.create("imagecaches", cache(f"c{i}", f"app{i}:1"))
-    ci = ClusterIndex(apiserver.api_client(), profile=False, options=FAST)
-    ci.start()
-    try:
-        assert ci.wait_ready(5)
-        assert apiserver.wait_watchers(1)
+    for ci in started_index(apiserver, FAST):
         yield apiserver, ci
-    finally:
-        ci.stop()
 
 
 def ids(ci: ClusterIndex) -> set[str]:
