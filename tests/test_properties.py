@@ -63,3 +63,22 @@ def test_allow_partial_never_loses_a_full_match(caches, pod, now):
         # The order puts full matches first, so lowering the bar keeps the same choice.
         assert loose.cache_id == strict.cache_id
     assert loose.full >= strict.full
+
+
+@given(cache_sets(), st.lists(st.tuples(pods, policies(), st.integers(1, 4)), min_size=1,
+                              max_size=8), times, st.integers(1, 2))
+def test_match_many_of_workloads_equals_listing_every_replica(caches, batch, now, threads):
+    # replicas=: one entry per workload decides as its replicas listed one by one would
+    # (the first pod of an image set proposes, the others say so), in the same order.
+    index = fm.CacheIndex(caches)
+    pod_list = [p for p, _, _ in batch]
+    policy_list = [pol for _, pol, _ in batch]
+    counts = [n for _, _, n in batch]
+    names = [f"w{i}-0" for i in range(len(batch))]
+    got = index.match_many(pod_list, policy_list, now=now, threads=threads, pod_names=names,
+                           replicas=counts)
+    every = [(p, pol, f"w{i}-{k}") for i, (p, pol, n) in enumerate(batch) for k in range(n)]
+    want = index.match_many([p for p, _, _ in every], [pol for _, pol, _ in every], now=now,
+                            threads=threads, pod_names=[name for _, _, name in every])
+    assert got == want
+    assert len(got) == sum(counts)

@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from fastmatch._core import Core, replicas
+from fastmatch._core import Core
+from fastmatch._core import replicas as replica_groups
 from fastmatch.decision import Batch, proposed_before
 from fastmatch.encoding import pod_images, pod_keys
 from fastmatch.errors import ValidationError
@@ -82,6 +83,7 @@ def match_many(
     now_us: int,
     threads: int | None,
     pod_names: Iterable[str] | None,
+    replicas: Iterable[int] | None = None,
     default_policy: MatchPolicy,
     check_policy: Callable[[object], MatchPolicy],
     direct: Direct,
@@ -114,12 +116,13 @@ def match_many(
                 if not isinstance(name, str):
                     raise ValidationError(
                         f"match_many: pod name {i} must be a string, got {name!r}")
+    counts = None if replicas is None else _counts(replicas, n)
     if threads is None:
         threads = default_threads()
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValidationError(f"match_many: threads must be a positive integer, got {threads!r}")
 
-    owner, firsts = replicas(pod_list, policy_list)
+    owner, firsts = replica_groups(pod_list, policy_list)
     decided: list[MatchResult | None] = [None] * len(firsts)
     proposals = Batch()
     # Groups whose first pod proposed a cache, with what the decision was made of:
@@ -182,7 +185,9 @@ def match_many(
         if pending is not None:
             decide(pending[0], _done(pending[1]))
     if not proposing:
-        return [decided[g] for g in owner]  # type: ignore[misc]
+        if counts is None:
+            return [decided[g] for g in owner]  # type: ignore[misc]
+        return _expanded(decided, decided, owner, counts, set())  # type: ignore[arg-type]
     # The first pod of a proposing group keeps the proposal; the group's other
     # pods share one result saying it was made (one proposal per image set).
     later: list[MatchResult | None] = decided.copy()
@@ -190,7 +195,50 @@ def match_many(
         first = decided[g]
         assert first is not None
         later[g] = proposed_before(first, policy, nbytes, names[firsts[g]])
+    proposers = {firsts[g] for g in proposing}
+    if counts is not None:
+        return _expanded(decided, later, owner, counts, proposers)  # type: ignore[arg-type]
     results: list[MatchResult] = [later[g] for g in owner]  # type: ignore[misc]
-    for g in proposing:
-        results[firsts[g]] = decided[g]  # type: ignore[assignment]
+    for i in proposers:
+        results[i] = decided[owner[i]]  # type: ignore[assignment]
+    return results
+
+
+def _counts(replicas: object, n: int) -> list[int]:
+    """``replicas`` checked: one positive integer per pod."""
+    if isinstance(replicas, (str, bytes)) or not isinstance(replicas, Iterable):
+        raise ValidationError(
+            f"match_many: replicas must be a list of counts, got {type(replicas).__name__}")
+    counts = list(replicas)
+    if len(counts) != n:
+        raise ValidationError(f"match_many: {n} pods but {len(counts)} replica counts")
+    if not set(map(type, counts)) <= {int}:  # one pass in C; the loop says which
+        for i, count in enumerate(counts):
+            if type(count) is not int:
+                raise ValidationError(
+                    f"match_many: replica count {i} must be an integer, got {count!r}")
+    if counts and min(counts) < 1:
+        i = next(i for i, count in enumerate(counts) if count < 1)
+        raise ValidationError(f"match_many: replica count {i} must be at least 1, "
+                              f"got {counts[i]}")
+    return counts
+
+
+def _expanded(
+    decided: list[MatchResult],
+    later: list[MatchResult],
+    owner: list[int],
+    counts: list[int],
+    proposers: set[int],
+) -> list[MatchResult]:
+    """One result per pod, each entry ``i`` standing for ``counts[i]`` of them: the pods
+    of a group share its result, but for the pod that proposed a cache (the first of
+    its entry), which keeps the proposal."""
+    results: list[MatchResult] = []
+    for i, (g, count) in enumerate(zip(owner, counts)):
+        if i in proposers:
+            results.append(decided[g])
+            results += [later[g]] * (count - 1)
+        else:
+            results += [later[g]] * count
     return results

@@ -28,12 +28,12 @@ from fastmatch.inputs import (
     PodRequest,
     read_caches,
     read_namespaces,
-    read_pods,
+    read_objects,
     read_profile,
 )
 from fastmatch.inputs.caches import caches_from, unique_caches
 from fastmatch.inputs.documents import bulk, objects_in
-from fastmatch.inputs.pods import match_lists, requests_from
+from fastmatch.inputs.pods import requests_from, workload_lists
 from fastmatch.model import ImageCache
 from fastmatch.result import MatchResult
 from fastmatch.timeutil import utcnow
@@ -44,10 +44,11 @@ Paths = Iterable[str | os.PathLike[str]]
 
 
 class ClusterFiles(NamedTuple):
-    """What a cluster's files hold: the pods (one per replica, in input order), the
-    caches (in input order), the time to decide at, and warnings for the user."""
+    """What a cluster's files hold: the pods (one per replica, in input order; kept as
+    runs of replicas by the readers), the caches (in input order), the time to decide at,
+    and warnings for the user."""
 
-    requests: list[PodRequest]
+    requests: Sequence[PodRequest]
     caches: list[ImageCache]
     now: datetime
     warnings: list[str]
@@ -57,7 +58,7 @@ class Decisions(NamedTuple):
     """What ``fastmatch match`` decided: the pods (one per replica, in input order), their
     results, the caches (indexed), the time decided at, and warnings for the user."""
 
-    requests: list[PodRequest]
+    requests: Sequence[PodRequest]
     results: list[MatchResult]
     caches: CacheIndex
     now: datetime
@@ -102,12 +103,12 @@ def read_cluster(
         found_caches = read_caches(caches, catalog=catalog, now=at)
         eci_profile = read_profile(profile) if profile is not None else None
         labels = read_namespaces(namespaces) if namespaces is not None else None
-        requests = read_pods(pods, catalog=catalog, profile=eci_profile, namespaces=labels)
+        requests = requests_from(read_objects(pods), ImageReader(catalog), eci_profile, labels)
     return _cluster(requests, found_caches, at, eci_profile, labels)
 
 
 def _cluster(
-    requests: list[PodRequest],
+    requests: Sequence[PodRequest],
     caches: list[ImageCache],
     at: datetime,
     profile: EciProfile | None,
@@ -158,7 +159,8 @@ def decide(files: ClusterFiles, *, index: CacheIndex | None = None) -> Decisions
     with bulk():
         if index is None:
             index = CacheIndex(files.caches)
-        pods, policies = match_lists(requests)  # one step per workload, not per replica
-        results = index.match_many(pods, policies, now=files.now,
-                                   pod_names=[r.name for r in requests])
+        # One entry per workload, not per replica.
+        pods, policies, counts, names = workload_lists(requests)
+        results = index.match_many(pods, policies, now=files.now, pod_names=names,
+                                   replicas=counts)
     return Decisions(requests, results, index, files.now, files.warnings)

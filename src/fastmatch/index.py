@@ -476,6 +476,7 @@ class CacheIndex:
         now: TimeLike | None = None,
         threads: int | None = None,
         pod_names: Iterable[str] | None = None,
+        replicas: Iterable[int] | None = None,
     ) -> list[MatchResult]:
         """Choose a cache for each of many pods in one call.
 
@@ -484,6 +485,11 @@ class CacheIndex:
         threads (default: every core this process may use).  Replicas propose
         one cache to create between them: the first pod of each image set
         proposes it, the others say so (SPEC §3.7).
+
+        ``replicas``: how many identical pods each entry stands for (a
+        workload's, named after its first in ``pod_names``; default one each):
+        the result holds one decision per pod, an entry's consecutively, the
+        same as listing every replica, at the cost of one entry.
         """
         return batch.match_many(
             self._core,
@@ -492,6 +498,7 @@ class CacheIndex:
             now_us=micros_at(now),
             threads=threads,
             pod_names=pod_names,
+            replicas=replicas,
             default_policy=_DEFAULT_POLICY,
             check_policy=_policy,
             direct=self._direct,

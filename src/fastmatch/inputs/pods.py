@@ -15,11 +15,12 @@ its image tuple and its policy object, so ``match_many`` scores them once.
 
 from __future__ import annotations
 
+import bisect
 import functools
-import itertools
+import operator
 import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.inputs.documents import (
@@ -44,11 +45,13 @@ __all__ = [
     "REPLICATED_KINDS",
     "SINGLE_KINDS",
     "PodRequest",
+    "PodRequests",
     "match_lists",
     "pod_requests",
     "read_pods",
     "replica_runs",
     "requests_from",
+    "workload_lists",
 ]
 
 # Kinds whose spec.replicas counts pods, and kinds that make one pod here.
@@ -85,12 +88,6 @@ class _Fields:
     name: str
     _shared: _Shared
 
-
-# A replica is made without __init__ and without PodRequest's refusal to be
-# assigned to: its two slots are set through their descriptors.
-_new = object.__new__
-_set_name = _Fields.name.__set__  # type: ignore[misc, attr-defined]
-_set_shared = _Fields._shared.__set__  # type: ignore[misc, attr-defined]
 
 
 def _request(name: str, shared: _Shared) -> PodRequest:
@@ -270,6 +267,16 @@ def _strings(value: object, field: str) -> Mapping[str, str]:
     return found
 
 
+def _plain_strings(value: object) -> bool:
+    """Whether ``value`` is what :func:`_strings` passes as it is, told in one C pass (the
+    field is named, and the message worded, only for a value that is not)."""
+    return value is None or (type(value) is dict and (
+        not value or set(map(type, value.values())) == _STR))
+
+
+_STR = {str}
+
+
 def _images(spec: Mapping[str, Any], path: str, reader: ImageReader,
             platform: str | None) -> tuple[Image, ...]:
     images: list[Image] = []
@@ -278,13 +285,13 @@ def _images(spec: Mapping[str, Any], path: str, reader: ImageReader,
         containers = spec.get(group)
         if containers is None:
             continue
-        if not isinstance(containers, list):
+        if type(containers) is not list:
             field_error(f"{path}spec.{group}", "expected a list of containers")
         for i, container in enumerate(containers):
-            field = f"{path}spec.{group}[{i}]"
             if type(container) is not dict and not isinstance(container, Mapping):
-                field_error(field, "expected a container object")
-            image = reader.image(container.get("image"), f"{field}.image", platform)
+                field_error(f"{path}spec.{group}[{i}]", "expected a container object")
+            image = reader.image(container.get("image"), f"{path}spec.{group}[{i}].image",
+                                 platform)
             if id(image) not in seen:  # the reader gives one object per reference
                 seen.add(id(image))
                 images.append(image)
@@ -317,8 +324,12 @@ def _pod(
 ) -> PodRequest:
     """The request of a pod (``path`` ``""``) or a pod template at ``path``
     (``spec.template.``)."""
-    meta = _mapping(template.get("metadata"), f"{path}metadata")
-    spec = _mapping(template.get("spec"), f"{path}spec")
+    meta = template.get("metadata")
+    if type(meta) is not dict:
+        meta = _mapping(meta, f"{path}metadata")
+    spec = template.get("spec")
+    if type(spec) is not dict:
+        spec = _mapping(spec, f"{path}spec")
     if not name:
         raw = meta.get("name") or meta.get("generateName") or ""
         if not isinstance(raw, str):
@@ -329,7 +340,11 @@ def _pod(
         if not isinstance(raw_ns, str):
             field_error(f"{path}metadata.namespace", f"expected a string, got {raw_ns!r}")
         namespace = raw_ns
-    annotations = _strings(meta.get("annotations"), f"{path}metadata.annotations")
+    annotations = meta.get("annotations")
+    if annotations is None:
+        annotations = _EMPTY
+    elif not _plain_strings(annotations):
+        annotations = _strings(annotations, f"{path}metadata.annotations")
     if profile is not None:
         labels = _strings(meta.get("labels"), f"{path}metadata.labels")
         shaped = {"metadata": {"labels": labels, "annotations": annotations,
@@ -337,11 +352,17 @@ def _pod(
         if namespace_labels is None:  # the label the API server puts on every namespace
             namespace_labels = {NAMESPACE_NAME_LABEL: namespace}
         annotations = profile.annotations_for(shaped, namespace_labels)
-    arch, os_ = _platform(_strings(spec.get("nodeSelector"), f"{path}spec.nodeSelector"), path)
+    selector = spec.get("nodeSelector")
+    if selector:
+        arch, os_ = _platform(_strings(selector, f"{path}spec.nodeSelector"), path)
+    else:
+        arch = os_ = None
+        if selector is not None:  # an empty one, or one of the wrong type: named
+            _strings(selector, f"{path}spec.nodeSelector")
     platform = f"{os_ or 'linux'}/{arch}" if arch is not None else None
     images = _images(spec, path, reader, platform)
     try:
-        policy = _policy(tuple(annotations.get(key) for key in ANNOTATIONS), arch, os_)
+        policy = _policy(tuple(map(annotations.get, ANNOTATIONS)), arch, os_)
     except FastmatchError as exc:
         field_error(f"{path}metadata.annotations", str(exc))
     return _request(
@@ -368,17 +389,23 @@ def _replicas(spec: Mapping[str, Any]) -> int:
     return value
 
 
-def _requests(
+# A workload's pods as one run: its first request, how many pods, and the stem the
+# others are named from (``<stem>-1``...), or ``None`` for a kind that makes one pod.
+_Run = tuple["PodRequest", int, "str | None"]
+
+
+def _run(
     obj: Mapping[str, Any],
     reader: ImageReader,
     profile: EciProfile | None,
     namespaces: Mapping[str, Mapping[str, str]] | None,
-) -> list[PodRequest] | None:
-    """The requests of one object, or ``None`` for a kind that is not a pod or workload."""
+) -> _Run | None:
+    """The pods of one object as a run (a count of 0: none), or ``None`` for a kind that
+    is not a pod or workload."""
     kind = obj.get("kind")
     if kind == "Pod":
         ns = _namespace(obj)
-        return [_pod(obj, "", reader, profile, _labels_of(namespaces, ns))]
+        return _pod(obj, "", reader, profile, _labels_of(namespaces, ns)), 1, None
     if kind not in REPLICATED_KINDS and kind not in SINGLE_KINDS:
         return None
     meta = _mapping(obj.get("metadata"), "metadata")
@@ -397,29 +424,93 @@ def _requests(
         path = "template."
     if not isinstance(template, Mapping):
         field_error(path.rstrip("."), "missing pod template")
-    count = _replicas(spec) if kind in REPLICATED_KINDS else 1
+    replicated = kind in REPLICATED_KINDS
+    count = _replicas(spec) if replicated else 1
     if count == 0:
-        return []
-    workload = f"{kind} {name}"
+        return None
     first = _pod(template, path, reader, profile, _labels_of(namespaces, ns),
-                 namespace=ns, name=f"{name}-0" if kind in REPLICATED_KINDS else name,
-                 workload=workload)
-    if kind not in REPLICATED_KINDS or count == 1:
-        return [first]
-    # A cluster's pods are mostly replicas: each is its name and the first's shared
-    # part, made a whole list at a time (one allocation per replica, no __init__).
-    names = [f"{name}-{i}" for i in range(1, count)]
-    made = [_new(PodRequest) for _ in names]
-    list(map(_set_name, made, names))
-    list(map(_set_shared, made, itertools.repeat(first._shared, len(made))))
-    made.insert(0, first)
-    return made
+                 namespace=ns, name=f"{name}-0" if replicated else name,
+                 workload=f"{kind} {name}")
+    return first, count, name if replicated else None
+
+
+class PodRequests(Sequence[PodRequest]):
+    """Pods as a reader gives them, one per replica in input order, kept as runs: each
+    workload's first request and how many replicas follow it, so that a cluster's
+    million pods cost their workloads' objects, not one object per replica.
+
+    A sequence of :class:`PodRequest` (indexing, slicing, iterating and comparing as a
+    list does); a replica's request is made when it is asked for: the workload's
+    images, policy and annotations objects, under its own name (``web-7``).
+    :meth:`runs` hands a caller that works per workload the runs themselves.
+    """
+
+    __slots__ = ("_ends", "_runs")
+
+    def __init__(self, runs: Iterable[_Run] = ()) -> None:
+        self._runs: list[_Run] = []
+        self._ends: list[int] = []  # the index one past each run's last pod
+        total = 0
+        for run in runs:
+            if run[1] > 0:
+                total += run[1]
+                self._runs.append(run)
+                self._ends.append(total)
+
+    def runs(self) -> list[tuple[PodRequest, int]]:
+        """Each workload's first request and its number of pods, in order."""
+        return [(first, count) for first, count, _ in self._runs]
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def _at(self, i: int) -> PodRequest:
+        r = bisect.bisect_right(self._ends, i)
+        first, count, stem = self._runs[r]
+        k = i - (self._ends[r] - count)
+        return first if k == 0 else _request(f"{stem}-{k}", first._shared)
+
+    @overload
+    def __getitem__(self, i: int) -> PodRequest: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[PodRequest]: ...
+
+    def __getitem__(self, i: int | slice) -> PodRequest | list[PodRequest]:
+        n = len(self)
+        if isinstance(i, slice):
+            return [self._at(k) for k in range(*i.indices(n))]
+        k = operator.index(i)
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError("PodRequests index out of range")
+        return self._at(k)
+
+    def __iter__(self) -> Iterator[PodRequest]:
+        for first, count, stem in self._runs:
+            yield first
+            if count > 1:
+                shared = first._shared
+                for k in range(1, count):
+                    yield _request(f"{stem}-{k}", shared)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (PodRequests, list, tuple)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # as a list's: compared by value, mutable
+
+    def __repr__(self) -> str:
+        return f"PodRequests({len(self)} pods in {len(self._runs)} runs)"
 
 
 def replica_runs(requests: Iterable[PodRequest]) -> list[tuple[PodRequest, int]]:
     """The requests as runs of replicas: each run's first request and how many
     consecutive requests share its images and policy objects (a workload's replicas, as
     the readers give them), so that a caller handles a workload once, not per replica."""
+    if isinstance(requests, PodRequests):
+        return requests.runs()
     runs: list[tuple[PodRequest, int]] = []
     first: PodRequest | None = None
     shared: object = None
@@ -436,6 +527,31 @@ def replica_runs(requests: Iterable[PodRequest]) -> list[tuple[PodRequest, int]]
     return runs
 
 
+def workload_lists(
+    requests: Iterable[PodRequest],
+) -> tuple[list[list[Image]], list[MatchPolicy], list[int], list[str]]:
+    """The requests as ``match_many`` takes them per workload, with ``replicas``: each
+    run's images, policy, number of pods and first pod's name.  Workloads of the same
+    images share one list (a reader gives one image object per reference), so that
+    ``match_many`` scores them once when they share their policy object too."""
+    pods: list[list[Image]] = []
+    policies: list[MatchPolicy] = []
+    counts: list[int] = []
+    names: list[str] = []
+    lists: dict[tuple[int, ...], list[Image]] = {}
+    for first, count in replica_runs(requests):
+        images = first.images
+        key = tuple(map(id, images))  # the objects live in ``images``: ids are not reused
+        shared = lists.get(key)
+        if shared is None:
+            shared = lists[key] = list(images)
+        pods.append(shared)
+        policies.append(first.policy)
+        counts.append(count)
+        names.append(first.name)
+    return pods, policies, counts, names
+
+
 def match_lists(
     requests: Iterable[PodRequest],
 ) -> tuple[list[list[Image]], list[MatchPolicy]]:
@@ -445,14 +561,9 @@ def match_lists(
     workload, not per replica."""
     pods: list[list[Image]] = []
     policies: list[MatchPolicy] = []
-    lists: dict[int, list[Image]] = {}
-    for first, count in replica_runs(requests):
-        images = first.images
-        shared = lists.get(id(images))
-        if shared is None:
-            shared = lists[id(images)] = list(images)
-        pods += [shared] * count
-        policies += [first.policy] * count
+    for images, policy, count, _ in zip(*workload_lists(requests)):
+        pods += [images] * count
+        policies += [policy] * count
     return pods, policies
 
 
@@ -485,9 +596,10 @@ def pod_requests(
         raise InputFileError(f"{where or 'object'}: expected an object, got "
                              f"{type(obj).__name__}")
     try:
-        return _requests(obj, ImageReader(catalog), profile, namespaces) or []
+        run = _run(obj, ImageReader(catalog), profile, namespaces)
     except FieldError as exc:
         raise InputFileError(f"{where or label(obj)}: {exc}") from None
+    return list(PodRequests([run] if run is not None else []))
 
 
 def requests_from(
@@ -495,19 +607,20 @@ def requests_from(
     reader: ImageReader,
     profile: EciProfile | None = None,
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
-) -> list[PodRequest]:
-    """The requests of objects read from files (other kinds skipped), in order."""
-    requests: list[PodRequest] = []
+) -> PodRequests:
+    """The requests of objects read from files (other kinds skipped), in order, as runs
+    of replicas (one object per workload, each replica's made when asked for)."""
+    runs: list[_Run] = []
     for located in found:
         obj = located.obj
         assert type(obj) is dict or isinstance(obj, Mapping)
         try:
-            made = _requests(obj, reader, profile, namespaces)
+            run = _run(obj, reader, profile, namespaces)
         except FieldError as exc:
             raise located.error(exc) from None
-        if made:
-            requests.extend(made)
-    return requests
+        if run is not None:
+            runs.append(run)
+    return PodRequests(runs)
 
 
 def read_pods(
@@ -527,4 +640,5 @@ def read_pods(
     the document and the field.
     """
     with bulk():
-        return requests_from(read_objects(paths), ImageReader(catalog), profile, namespaces)
+        return list(requests_from(read_objects(paths), ImageReader(catalog), profile,
+                                  namespaces))

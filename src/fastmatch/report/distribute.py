@@ -29,7 +29,7 @@ from fastmatch.decision import ImageSets
 from fastmatch.errors import FastmatchError
 from fastmatch.index import CacheIndex
 from fastmatch.inputs import PodRequest
-from fastmatch.inputs.pods import match_lists
+from fastmatch.inputs.pods import match_lists, workload_lists
 from fastmatch.model import Image
 from fastmatch.policy import MatchPolicy
 from fastmatch.report.errors import DaskError, ReportExtraError
@@ -159,9 +159,9 @@ def decide_in_parts(
     """Decide every pod on this machine (all cores), in ``parts`` batches so that
     ``progress`` hears of each: the same results as one ``match_many`` call."""
     if parts <= 1:
-        lists, policies = match_lists(requests)
-        results = index.match_many(lists, policies, now=now,
-                                   pod_names=[r.name for r in requests])
+        lists, policies, counts, names = workload_lists(requests)  # one entry a workload
+        results = index.match_many(lists, policies, now=now, pod_names=names,
+                                   replicas=counts)
         if progress is not None:
             progress(len(requests))
         return results
