@@ -422,9 +422,12 @@ class ImageCache:
         identities of the images it lists by reference only."""
         sizes: dict[str, int] = {}
         parts: list[LayerSizes] = []
+        identities: list[str] = []
         by_reference: list[str] = []
         walk = False  # whether the layers must be walked one by one (see below)
         for image in self.images:
+            keys = image.keys
+            identities.extend(keys)
             layers = image.layers
             if layers:
                 part = image._sizes
@@ -432,7 +435,7 @@ class ImageCache:
                 sizes.update(part)  # merged in C
                 walk = walk or len(part) != len(layers)  # a layer twice in one image
             else:
-                by_reference.extend(image.keys)
+                by_reference.extend(keys)
         if len(parts) > 1 and not walk:
             # A layer in two images must have one size: each image's sizes lie within
             # the merge (compared in C).
@@ -440,9 +443,8 @@ class ImageCache:
             walk = not all(part.items() <= merged for part in parts)
         if walk:  # the slow way, which words the layer listed with two sizes
             sizes = self._checked_sizes()
-        for image in self.images:
-            for key in image.keys:
-                sizes[PSEUDO_PREFIX + key] = 0
+        for key in identities:
+            sizes[PSEUDO_PREFIX + key] = 0
         _SET_SIZES(self, LayerSizes(sizes))
         _SET_BYTES(self, sum(sizes.values()))
         _SET_BY_REFERENCE(self, frozenset(by_reference))

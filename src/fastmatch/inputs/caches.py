@@ -262,20 +262,18 @@ def _crd(
     expires = status.get("expireDateTime")
     if expires is not None:
         expires = _time(expires, "status.expireDateTime")
-    cache = _build(
-        cache_id,
-        images,
-        name=name,
-        size_gib=size if size is not None else 20,
-        phase=phase,
-        created=created,
-        now=now,
-        expires=expires,
-        auto_created=name.startswith(PROPOSAL_PREFIX)
-        or (labels is not None and labels.get(MANAGED_BY[0]) == MANAGED_BY[1]),
-        retention_days=retention,
-        like=like,
-    )
+    if cache_id != cache_id.strip():
+        field_error("", f"image cache id {cache_id!r} has surrounding white space")
+    if created is None:
+        created = to_datetime(now, "now") if now is not None else utcnow()
+    auto = name.startswith(PROPOSAL_PREFIX) or (
+        labels is not None and labels.get(MANAGED_BY[0]) == MANAGED_BY[1])
+    try:  # as _build does, without its keywords: a file holds ten thousand caches
+        cache = trusted_cache_of(cache_id, images, name, size if size is not None else 20,
+                                 phase, created, expires, None, auto, None, None, retention,
+                                 like)
+    except FastmatchError as exc:  # a layer listed with two sizes
+        field_error("", str(exc))
     if sets is not None and known is None:
         assert type(refs) is list
         sets.remember(refs, images, cache)
