@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from fastmatch.errors import ValidationError
-from fastmatch.model import PSEUDO_PREFIX, Image, ImageCache, ImageLike, Phase, distinct_images
+from fastmatch.model import Image, ImageCache, ImageLike, Phase, distinct_images
 from fastmatch.timeutil import EPOCH, to_micros
 
 __all__ = ["NEVER", "CacheRow", "cache_columns", "cache_row", "pod_images", "pod_keys"]
@@ -52,7 +52,9 @@ ImageParts = tuple[tuple[str, ...], tuple[Mapping[str, int], ...]]
 
 
 def _image_parts(images: tuple[Image, ...]) -> ImageParts:
-    return (tuple(PSEUDO_PREFIX + key for image in images for key in image.keys),
+    if len(images) == 1:  # most caches
+        return images[0].pseudo_keys, (images[0].layer_sizes(),)
+    return (tuple(key for image in images for key in image.pseudo_keys),
             tuple(image.layer_sizes() for image in images))
 
 

@@ -173,6 +173,10 @@ class Image:
     # core can remember how it encoded the image.
     _sizes: LayerSizes = field(init=False, repr=False, compare=False, hash=False)
     _layer_set: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
+    # Its identities (what ``keys`` gives) and their pseudo-layer keys: asked for by every
+    # cache that lists the image, ten thousand at a time.
+    _keys: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _pseudo: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self, ref: str, layers: Iterable[LayerLike] = (), digest: str | None = None
@@ -209,6 +213,15 @@ class Image:
     def _keep(self, sizes: dict[str, int]) -> None:
         object.__setattr__(self, "_sizes", LayerSizes(sizes))
         object.__setattr__(self, "_layer_set", frozenset(sizes) if self.layers else frozenset())
+        digest, ref = self.digest, self.ref
+        if digest is None:
+            keys: tuple[str, ...] = (ref,)
+        elif ref.endswith("@" + digest):
+            keys = (digest,)
+        else:
+            keys = (ref, digest)
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_pseudo", tuple(PSEUDO_PREFIX + key for key in keys))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (trusted_image, (self.ref, self.layers, self.digest))
@@ -221,9 +234,13 @@ class Image:
     @property
     def keys(self) -> tuple[str, ...]:
         """Every identity a cache holding this image answers to: reference and digest."""
-        if self.digest is None or self.ref.endswith("@" + self.digest):
-            return (self.key,)
-        return (self.ref, self.digest)
+        return self._keys
+
+    @property
+    def pseudo_keys(self) -> tuple[str, ...]:
+        """The pseudo-layer keys of :attr:`keys` (SPEC §1): what a cache holding this
+        image holds besides its layers."""
+        return self._pseudo
 
     @property
     def layer_set(self) -> frozenset[str]:
@@ -426,8 +443,7 @@ class ImageCache:
         by_reference: list[str] = []
         walk = False  # whether the layers must be walked one by one (see below)
         for image in self.images:
-            keys = image.keys
-            identities.extend(keys)
+            identities.extend(image._pseudo)
             layers = image.layers
             if layers:
                 part = image._sizes
@@ -435,7 +451,7 @@ class ImageCache:
                 sizes.update(part)  # merged in C
                 walk = walk or len(part) != len(layers)  # a layer twice in one image
             else:
-                by_reference.extend(keys)
+                by_reference.extend(image._keys)
         if len(parts) > 1 and not walk:
             # A layer in two images must have one size: each image's sizes lie within
             # the merge (compared in C).
@@ -443,8 +459,7 @@ class ImageCache:
             walk = not all(part.items() <= merged for part in parts)
         if walk:  # the slow way, which words the layer listed with two sizes
             sizes = self._checked_sizes()
-        for key in identities:
-            sizes[PSEUDO_PREFIX + key] = 0
+        sizes.update(dict.fromkeys(identities, 0))
         _SET_SIZES(self, LayerSizes(sizes))
         _SET_BYTES(self, sum(sizes.values()))
         _SET_BY_REFERENCE(self, frozenset(by_reference))
