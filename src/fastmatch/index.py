@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import fastmatch._core as _core
 from fastmatch import batch, decision, lifecycle
 from fastmatch.decision import DEFAULT_CREATION_TIMEOUT, Best, ImageSets
-from fastmatch.encoding import NEVER, cache_row, pod_images, pod_keys
+from fastmatch.encoding import NEVER, cache_columns, cache_row, pod_images, pod_keys
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.explain import reason_used
 from fastmatch.model import Image, ImageCache, ImageLike, Phase
@@ -132,20 +132,24 @@ class CacheIndex:
         """
         latest: dict[str, ImageCache] = {}
         for cache in caches:
-            if not isinstance(cache, ImageCache):
+            if type(cache) is not ImageCache and not isinstance(cache, ImageCache):
                 raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
             latest[cache.id] = cache  # a later one replaces it in its place, as upsert does
         if not latest:
             return
-        ready = [c for c in latest.values() if c.phase is Phase.READY]
+        ready_phase = Phase.READY
+        ready = [c for c in latest.values() if c.phase is ready_phase]
         if ready:
-            columns = zip(*(cache_row(c) for c in ready))
-            self._core.build(ready, *(list(column) for column in columns))
+            self._core.build(ready, *cache_columns(ready))
             self._core.compact()
         self._slots = {c.id: slot for slot, c in enumerate(ready)}
+        self._caches.put_all(latest)
+        being_created = decision.BEING_CREATED
         for cache in latest.values():
-            self._caches.put(cache)
-            self._track(cache)
+            # Most caches are Ready and list no image by reference: nothing to track.
+            phase = cache.phase
+            if phase in being_created or (phase is ready_phase and cache.by_reference):
+                self._track(cache)
 
     def _track(self, cache: ImageCache) -> None:
         """Note what the index keeps about a cache besides the core: being built, by reference."""

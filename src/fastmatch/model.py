@@ -173,6 +173,10 @@ class Image:
     # core can remember how it encoded the image.
     _sizes: LayerSizes = field(init=False, repr=False, compare=False, hash=False)
     _layer_set: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
+    # Its identities (what ``keys`` gives) and their pseudo-layer keys: asked for by every
+    # cache that lists the image, ten thousand at a time.
+    _keys: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _pseudo: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __init__(
         self, ref: str, layers: Iterable[LayerLike] = (), digest: str | None = None
@@ -209,6 +213,15 @@ class Image:
     def _keep(self, sizes: dict[str, int]) -> None:
         object.__setattr__(self, "_sizes", LayerSizes(sizes))
         object.__setattr__(self, "_layer_set", frozenset(sizes) if self.layers else frozenset())
+        digest, ref = self.digest, self.ref
+        if digest is None:
+            keys: tuple[str, ...] = (ref,)
+        elif ref.endswith("@" + digest):
+            keys = (digest,)
+        else:
+            keys = (ref, digest)
+        object.__setattr__(self, "_keys", keys)
+        object.__setattr__(self, "_pseudo", tuple(PSEUDO_PREFIX + key for key in keys))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (trusted_image, (self.ref, self.layers, self.digest))
@@ -221,9 +234,13 @@ class Image:
     @property
     def keys(self) -> tuple[str, ...]:
         """Every identity a cache holding this image answers to: reference and digest."""
-        if self.digest is None or self.ref.endswith("@" + self.digest):
-            return (self.key,)
-        return (self.ref, self.digest)
+        return self._keys
+
+    @property
+    def pseudo_keys(self) -> tuple[str, ...]:
+        """The pseudo-layer keys of :attr:`keys` (SPEC §1): what a cache holding this
+        image holds besides its layers."""
+        return self._pseudo
 
     @property
     def layer_set(self) -> frozenset[str]:
@@ -421,8 +438,34 @@ class ImageCache:
         sizes (with its images' identities as pseudo-layers), its bytes, and the
         identities of the images it lists by reference only."""
         sizes: dict[str, int] = {}
+        parts: list[LayerSizes] = []
         identities: list[str] = []
         by_reference: list[str] = []
+        walk = False  # whether the layers must be walked one by one (see below)
+        for image in self.images:
+            identities.extend(image._pseudo)
+            layers = image.layers
+            if layers:
+                part = image._sizes
+                parts.append(part)
+                sizes.update(part)  # merged in C
+                walk = walk or len(part) != len(layers)  # a layer twice in one image
+            else:
+                by_reference.extend(image._keys)
+        if len(parts) > 1 and not walk:
+            # A layer in two images must have one size: each image's sizes lie within
+            # the merge (compared in C).
+            merged = sizes.items()
+            walk = not all(part.items() <= merged for part in parts)
+        if walk:  # the slow way, which words the layer listed with two sizes
+            sizes = self._checked_sizes()
+        sizes.update(dict.fromkeys(identities, 0))
+        _SET_SIZES(self, LayerSizes(sizes))
+        _SET_BYTES(self, sum(sizes.values()))
+        _SET_BY_REFERENCE(self, frozenset(by_reference))
+
+    def _checked_sizes(self) -> dict[str, int]:
+        sizes: dict[str, int] = {}
         for image in self.images:
             for layer in image.layers:
                 if sizes.setdefault(layer.digest, layer.size) != layer.size:
@@ -430,15 +473,7 @@ class ImageCache:
                         f"image cache {self.id}: layer {layer.digest} is listed with sizes "
                         f"{sizes[layer.digest]} and {layer.size}"
                     )
-            for key in image.keys:
-                identities.append(PSEUDO_PREFIX + key)
-                if not image.layers:
-                    by_reference.append(key)
-        for key in identities:
-            sizes[key] = 0
-        object.__setattr__(self, "_sizes", LayerSizes(sizes))
-        object.__setattr__(self, "_bytes", sum(sizes.values()))
-        object.__setattr__(self, "_by_reference", frozenset(by_reference))
+        return sizes
 
     @property
     def by_reference(self) -> frozenset[str]:
@@ -638,13 +673,54 @@ def trusted_cache(fields: dict[str, Any], like: ImageCache | None = None) -> Ima
     fields (which depend on the images alone) are shared instead of computed again, as
     when a watch delivers many caches, or many versions of one, listing one image set.
     """
-    cache = object.__new__(ImageCache)
-    for name, value in fields.items():
-        object.__setattr__(cache, name, value)
-    if like is not None and like.images is fields["images"]:
-        object.__setattr__(cache, "_sizes", like._sizes)
-        object.__setattr__(cache, "_bytes", like._bytes)
-        object.__setattr__(cache, "_by_reference", like._by_reference)
+    return trusted_cache_of(**fields, like=like)
+
+
+def trusted_cache_of(
+    id: str,
+    images: tuple[Image, ...],
+    name: str,
+    size_gib: int,
+    phase: Phase,
+    created: datetime,
+    expires: datetime | None,
+    last_matched: datetime | None,
+    auto_created: bool,
+    arch: str | None,
+    os: str | None,
+    retention_days: int | None,
+    like: ImageCache | None = None,
+) -> ImageCache:
+    """:func:`trusted_cache` with the fields as arguments: what a reader of ten thousand
+    caches calls (no dict per cache; each slot written through its descriptor)."""
+    cache = _NEW(ImageCache)
+    _SET_ID(cache, id)
+    _SET_IMAGES(cache, images)
+    _SET_NAME(cache, name)
+    _SET_SIZE_GIB(cache, size_gib)
+    _SET_PHASE(cache, phase)
+    _SET_CREATED(cache, created)
+    _SET_EXPIRES(cache, expires)
+    _SET_LAST_MATCHED(cache, last_matched)
+    _SET_AUTO_CREATED(cache, auto_created)
+    _SET_ARCH(cache, arch)
+    _SET_OS(cache, os)
+    _SET_RETENTION_DAYS(cache, retention_days)
+    if like is not None and like.images is images:
+        _SET_SIZES(cache, like._sizes)
+        _SET_BYTES(cache, like._bytes)
+        _SET_BY_REFERENCE(cache, like._by_reference)
     else:
         cache._derive()
     return cache
+
+
+# The slots of ImageCache's fields, written directly (a frozen dataclass refuses
+# setattr): by trusted_cache_of, ten thousand caches at a time, and by _derive.
+_NEW = object.__new__
+(_SET_ID, _SET_IMAGES, _SET_NAME, _SET_SIZE_GIB, _SET_PHASE, _SET_CREATED, _SET_EXPIRES,
+ _SET_LAST_MATCHED, _SET_AUTO_CREATED, _SET_ARCH, _SET_OS, _SET_RETENTION_DAYS, _SET_SIZES,
+ _SET_BYTES, _SET_BY_REFERENCE) = (
+    vars(ImageCache)[name].__set__
+    for name in (*_CACHE_FIELDS, "_sizes", "_bytes", "_by_reference")
+)

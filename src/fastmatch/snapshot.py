@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -423,6 +423,10 @@ class CacheTable:
     def put(self, cache: ImageCache) -> None:
         """Add ``cache``, or replace the one with its id."""
         self._values[cache.id] = cache
+
+    def put_all(self, caches: Mapping[str, ImageCache]) -> None:
+        """:meth:`put` every cache of ``caches`` (by id), in its order."""
+        self._values.update(caches)
 
     def pop(self, cache_id: str) -> ImageCache | None:
         """Remove the cache with this id and return it, or ``None``."""

@@ -45,7 +45,7 @@ from fastmatch.model import (
     Image,
     ImageCache,
     Phase,
-    trusted_cache,
+    trusted_cache_of,
 )
 from fastmatch.timeutil import TimeLike, to_datetime, utcnow
 
@@ -101,7 +101,17 @@ def _int(value: object, field: str, low: int, high: int, what: str) -> int | Non
     return value
 
 
+_from_iso = datetime.fromisoformat
+
+
 def _time(value: object, field: str) -> datetime | None:
+    if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
+        # Kubernetes' own form (2025-10-18T20:51:23Z), which fromisoformat reads as
+        # UTC as it is; anything else, or a bad one, is read (and worded) below.
+        try:
+            return _from_iso(value)
+        except ValueError:
+            pass
     if value is None or value == "":
         return None
     if not isinstance(value, (str, datetime)):  # YAML reads an unquoted timestamp as a datetime
@@ -189,12 +199,8 @@ def _build(
     if created is None:
         created = to_datetime(now, "now") if now is not None else utcnow()
     try:
-        return trusted_cache({
-            "id": cache_id, "images": images, "name": name, "size_gib": size_gib,
-            "phase": phase, "created": created, "expires": expires,
-            "last_matched": last_matched, "auto_created": auto_created, "arch": None,
-            "os": None, "retention_days": retention_days,
-        }, like)
+        return trusted_cache_of(cache_id, images, name, size_gib, phase, created, expires,
+                                last_matched, auto_created, None, None, retention_days, like)
     except FastmatchError as exc:  # a layer listed with two sizes
         field_error("", str(exc))
 
@@ -211,40 +217,63 @@ def _crd(
     now: TimeLike | None,
     sets: ImageSets | None = None,
 ) -> ImageCache:
-    meta = _mapping(obj.get("metadata"), "metadata")
-    spec = _mapping(obj.get("spec"), "spec")
-    status = _mapping(obj.get("status"), "status")
-    name = _text(meta.get("name"), "metadata.name", required=True)
-    assert name is not None
-    cache_id = _text(status.get("imageCacheId"), "status.imageCacheId") or name
+    # A file holds ten thousand of these: each field takes its fast path when it is
+    # of the plain type JSON and YAML give, and its helper (which words what is
+    # wrong) otherwise; the fields are checked in the same order either way, so the
+    # first bad one is the one named.
+    meta = obj.get("metadata")
+    if type(meta) is not dict:
+        meta = _mapping(meta, "metadata")
+    spec = obj.get("spec")
+    if type(spec) is not dict:
+        spec = _mapping(spec, "spec")
+    status = obj.get("status")
+    if type(status) is not dict:
+        status = _mapping(status, "status")
+    name = meta.get("name")
+    if type(name) is not str or not name:
+        name = _text(name, "metadata.name", required=True)
+        assert name is not None
+    cache_id = status.get("imageCacheId")
+    if type(cache_id) is not str or not cache_id:
+        cache_id = _text(cache_id, "status.imageCacheId") or name
     refs = spec.get("images")
     known = sets.known(refs) if sets is not None and type(refs) is list else None
     if known is not None:
         images, like = known
     else:
         images, like = _images(refs, "spec.images", reader), None
-    labels = _mapping(meta.get("labels"), "metadata.labels")
+    labels = meta.get("labels")
+    if labels is not None and type(labels) is not dict:
+        labels = _mapping(labels, "metadata.labels")
     created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
-    size = _int(spec.get("imageCacheSize"), "spec.imageCacheSize", MIN_SIZE_GIB, MAX_SIZE_GIB,
-                "an integer (GiB)")
-    retention = _int(spec.get("retentionDays"), "spec.retentionDays", 1, 10**6,
-                     "an integer (days)")
+    size = spec.get("imageCacheSize")
+    if type(size) is not int or not MIN_SIZE_GIB <= size <= MAX_SIZE_GIB:
+        size = _int(size, "spec.imageCacheSize", MIN_SIZE_GIB, MAX_SIZE_GIB,
+                    "an integer (GiB)")
+    retention = spec.get("retentionDays")
+    if retention is not None and (type(retention) is not int or not 1 <= retention <= 10**6):
+        retention = _int(retention, "spec.retentionDays", 1, 10**6, "an integer (days)")
     # A new object has no status: ECI has not started on it (Preparing).
-    phase = _phase(status.get("phase"), "status.phase", Phase.PREPARING)
-    cache = _build(
-        cache_id,
-        images,
-        name=name,
-        size_gib=size if size is not None else 20,
-        phase=phase,
-        created=created,
-        now=now,
-        expires=_time(status.get("expireDateTime"), "status.expireDateTime"),
-        auto_created=name.startswith(PROPOSAL_PREFIX)
-        or labels.get(MANAGED_BY[0]) == MANAGED_BY[1],
-        retention_days=retention,
-        like=like,
-    )
+    phase_name = status.get("phase")
+    phase = _PHASES.get(phase_name) if type(phase_name) is str else None
+    if phase is None:
+        phase = _phase(phase_name, "status.phase", Phase.PREPARING)
+    expires = status.get("expireDateTime")
+    if expires is not None:
+        expires = _time(expires, "status.expireDateTime")
+    if cache_id != cache_id.strip():
+        field_error("", f"image cache id {cache_id!r} has surrounding white space")
+    if created is None:
+        created = to_datetime(now, "now") if now is not None else utcnow()
+    auto = name.startswith(PROPOSAL_PREFIX) or (
+        labels is not None and labels.get(MANAGED_BY[0]) == MANAGED_BY[1])
+    try:  # as _build does, without its keywords: a file holds ten thousand caches
+        cache = trusted_cache_of(cache_id, images, name, size if size is not None else 20,
+                                 phase, created, expires, None, auto, None, None, retention,
+                                 like)
+    except FastmatchError as exc:  # a layer listed with two sizes
+        field_error("", str(exc))
     if sets is not None and known is None:
         assert type(refs) is list
         sets.remember(refs, images, cache)
@@ -335,12 +364,15 @@ def caches_from(
     """The caches among objects read from files (other kinds skipped), each with where
     it was read (the object, whose ``where`` names it, or that place)."""
     caches: list[tuple[ImageCache, Located | str]] = []
+    # Caches listing the same references share one images tuple and what a cache
+    # derives from it (its layers, its bytes, the index's encoding of its images).
+    sets = ImageSets(reader)
     for located in found:
         obj = located.obj
         assert type(obj) is dict or isinstance(obj, Mapping)
         try:
             if obj.get("kind") == KIND:
-                caches.append((_crd(obj, reader, now), located))
+                caches.append((_crd(obj, reader, now, sets), located))
             elif _is_describe(obj):
                 entries = obj.get("ImageCaches")
                 if not isinstance(entries, list):

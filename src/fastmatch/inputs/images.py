@@ -9,6 +9,7 @@ object each time, so that replicas and caches listing one image share it
 from __future__ import annotations
 
 from fastmatch.errors import FastmatchError
+from fastmatch.imageref import parse_reference
 from fastmatch.inputs.documents import field_error
 from fastmatch.inputs.source import LayerSource
 from fastmatch.model import Image
@@ -39,21 +40,22 @@ class ImageReader:
         if not ref.strip():
             field_error(field, "the image reference is empty")
         try:
-            plain = Image(ref)
+            # What Image(ref) would check, without building one the source may know.
+            normalized = parse_reference(ref).normalized
         except FastmatchError as exc:
             field_error(field, str(exc))
         # Spellings of one reference (nginx, docker.io/library/nginx:latest) are one image.
-        same = (plain.ref, platform)
+        same = (normalized, platform)
         image = self._memo.get(same)
         if image is None:
             if self.layers is not None:
                 try:
-                    image = self.layers.get(plain.ref, platform=platform)
+                    image = self.layers.get(normalized, platform=platform)
                 except FastmatchError:
                     image = None  # the source cannot tell now: by reference, as if unknown
             if image is None:
-                image = plain
-                self.unknown.add(plain.ref)
+                image = Image(ref)
+                self.unknown.add(normalized)
             self._memo[same] = image
         self._memo[key] = image
         return image
