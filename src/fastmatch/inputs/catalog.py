@@ -17,15 +17,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO
 
 from fastmatch.digest import is_digest
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.imageref import parse_reference
+from fastmatch.inputs._fastcatalog import PlainReader
 from fastmatch.inputs.documents import bulk, read_stdin
-from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_image, trusted_layer
+from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_layer
 from fastmatch.platforms import normalize_platform
 
 DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
@@ -37,12 +37,6 @@ __all__ = [
     "catalog_from_documents",
     "read_catalog",
 ]
-
-
-# The digests nearly every catalog holds: a line whose digests all look like this (and
-# whose other fields are as plain) is read by the fast path; any other line is read
-# field by field, with the checks that name what is wrong.
-_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _field_error(where: str, field: str, problem: str, ref: str | None = None) -> InputFileError:
@@ -105,69 +99,13 @@ def _parse_line(
         raise InputFileError(f"{where}: {exc}") from None
 
 
-def _fast_line(
-    doc: object, layers_seen: dict[str, Layer], platforms: dict[str, str | None]
-) -> tuple[str | None, Image] | None:
-    """The platform and image of a plain line (sha256 digests, a valid reference, sizes
-    in range, no layer listed twice with two sizes), checked in a few passes; ``None``
-    for any other line, which :func:`_parse_line` then reads (and words the error of).
-
-    ``layers_seen`` holds one :class:`Layer` per digest already met: a catalog's images
-    share their base layers, so most layers of a line are looked up, not checked.
-    ``platforms`` holds the platforms already canonicalized.
-    """
-    if type(doc) is not dict:
-        return None
-    ref = doc.get("ref")
-    layers = doc.get("layers")
-    digest = doc.get("digest")
-    raw_platform = doc.get("platform")
-    if type(ref) is not str or type(layers) is not list:
-        return None
-    if digest is not None and (type(digest) is not str or _SHA256.fullmatch(digest) is None):
-        return None
-    if raw_platform is None:
-        platform = None
-    else:
-        if type(raw_platform) is not str:
-            return None
-        if raw_platform in platforms:
-            platform = platforms[raw_platform]
-        else:
-            try:
-                platform = canonical_platform(raw_platform) if raw_platform.strip() else None
-            except FastmatchError:
-                return None
-            if platform is None:
-                return None
-            platforms[raw_platform] = platform
+def _plain_platform(raw: str) -> str | None:
+    """The canonical spelling of a line's platform, or ``None`` when the line is not
+    plain (a blank or bad platform: :func:`_parse_line` words the error)."""
     try:
-        parsed = parse_reference(ref)
+        return canonical_platform(raw) if raw.strip() else None
     except FastmatchError:
         return None
-    if parsed.digest is not None:  # a reference by digest: Image's own checks
-        return None
-    built: list[Layer] = []
-    for layer in layers:
-        if type(layer) is not dict:
-            return None
-        layer_digest = layer.get("digest")
-        size = layer.get("size")
-        made = layers_seen.get(layer_digest) if type(layer_digest) is str else None
-        if made is None or made.size != size or type(size) is not int:
-            if (type(layer_digest) is not str or type(size) is not int
-                    or _SHA256.fullmatch(layer_digest) is None
-                    or not 0 <= size <= MAX_LAYER_SIZE):
-                return None
-            made = trusted_layer(layer_digest, size)
-            layers_seen.setdefault(layer_digest, made)
-        built.append(made)
-    if len({layer.digest for layer in built}) != len(built):
-        sizes: dict[str, int] = {}
-        for layer in built:  # listed twice: with one size, as Image allows
-            if sizes.setdefault(layer.digest, layer.size) != layer.size:
-                return None
-    return platform, trusted_image(parsed.normalized, tuple(built), digest)
 
 
 def _parsed_lines(lines: Iterable[str], name: str) -> Iterator[tuple[int, object]]:
@@ -193,18 +131,20 @@ def _read_lines(lines: Iterable[str], name: str) -> Catalog:
 
 
 def _catalog_of(docs: Iterable[tuple[int, object]], name: str, unit: str) -> Catalog:
-    """The catalog of these numbered documents (lines of a file: ``unit`` ``"line"``)."""
+    """The catalog of these numbered documents (lines of a file: ``unit`` ``"line"``).
+
+    The plain lines (nearly all of a catalog) are read in C by
+    :class:`~fastmatch.inputs._fastcatalog.PlainReader`, which hands back every other
+    line, unread; each is read here, field by field, and its error worded.
+    """
     catalog = Catalog()
     first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
     known: dict[tuple[str, int], Layer] = {}
-    layers_seen: dict[str, Layer] = {}
-    platforms: dict[str, str | None] = {}
-    for number, doc in docs:
-        fast = _fast_line(doc, layers_seen, platforms)
-        if fast is None:
-            platform, image = _parse_line(doc, f"{name}: {unit} {number}", known)
-        else:
-            platform, image = fast
+    reader = PlainReader(catalog._by_ref, catalog._by_digest, first_line, _plain_platform)
+    items = iter(docs)
+    while (item := reader.read(items)) is not None:
+        number, doc = item
+        platform, image = _parse_line(doc, f"{name}: {unit} {number}", known)
         key = (image.ref, platform)
         seen = first_line.get(key)
         if seen is not None:
