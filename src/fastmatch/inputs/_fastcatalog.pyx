@@ -495,13 +495,16 @@ cdef class PlainReader:
             if overflow != 0 or value < 0 or value > MAX_SIZE:
                 return False
             text = fastcatalog_bytes(layer_digest, &length)
-            if text == NULL or not fastcatalog_sha256(text, length):
+            if text == NULL or length != 71:  # the length of every sha256 digest
                 return False
+            # A digest found is one checked before: only a new one is checked now.
             at = fastcatalog_layers_find(self.found, text)
             if at >= 0 and fastcatalog_layers_size(self.found, at) == value:
                 layer = self.made[at]
                 layer_digest = self.made_digests[at]  # its hash is known: no SipHash
             else:
+                if at < 0 and not fastcatalog_sha256(text, length):
+                    return False
                 layer = fastcatalog_alloc(Layer)
                 fastcatalog_set(LAYER_DIGEST, layer, layer_digest)
                 fastcatalog_set(LAYER_SIZE, layer, size)
