@@ -256,3 +256,14 @@ def test_the_fast_path_takes_references_in_their_normalized_form(ref: str) -> No
 ])
 def test_the_fast_path_leaves_other_references_to_the_parser(ref: str) -> None:
     assert plain_reference_name(ref) is None
+
+
+def test_an_image_made_on_first_lookup_is_the_same_object_at_every_lookup() -> None:
+    catalog = catalog_from_documents([_doc("docker.io/library/nginx:1.25", [(D1, 10)]),
+                                      _doc("docker.io/library/redis:7", [(D1, 10), (D2, 1)])])
+    first = catalog.get("nginx:1.25")
+    assert first is catalog.get("docker.io/library/nginx:1.25")
+    assert first is next(iter(catalog))
+    assert first is not None and first.layer_sizes() is first.layer_sizes()
+    assert [image.ref for image in catalog] == ["docker.io/library/nginx:1.25",
+                                                "docker.io/library/redis:7"]

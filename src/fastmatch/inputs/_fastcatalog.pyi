@@ -14,14 +14,19 @@ def plain_reference_name(ref: str) -> str | None:
 
 @disjoint_base  # an extension type: it has a C layout of its own
 class PlainReader:
-    """Reads a catalog's plain lines into its tables, up to the first that is not plain."""
+    """Reads a catalog's plain lines into its tables, up to the first that is not plain,
+    and makes their images when first asked (until then ``by_ref`` holds each one's
+    number here in place of the image)."""
 
     def __init__(
         self,
         by_ref: dict[str, dict[str | None, tuple[str | None, Image]]],
         by_digest: dict[tuple[str, str], str],
-        first_line: dict[tuple[str, str | None], tuple[int, Image]],
         plain_platform: Callable[[str], str | None],
     ) -> None: ...
     def read(self, items: Iterator[tuple[int, object]]) -> tuple[int, object] | None:
         """Read pairs up to the first whose document is not plain; return it, or ``None``."""
+    def line(self, number: int) -> int:
+        """The line (or document) number of the image of this number here."""
+    def build(self, by_platform: dict[str | None, tuple[str | None, Image]]) -> None:
+        """Make the images ``by_platform`` (an entry of ``by_ref``) holds by number."""

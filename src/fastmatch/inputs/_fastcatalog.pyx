@@ -74,6 +74,15 @@ cdef extern from *:
         std::vector<const unsigned char *> texts;  /* each layer's digest text */
         std::vector<long long> sizes;              /* each layer's size */
         std::vector<Py_ssize_t> slots;             /* 1 + a layer's index; 0: empty */
+        std::vector<char> placed;  /* whether found by its text (not: another size) */
+        /* The images read, not made yet: each one's layer indexes, flat, from starts[i]
+           to starts[i + 1]. */
+        std::vector<Py_ssize_t> flat;
+        std::vector<Py_ssize_t> starts;
+        /* Per layer, the serial of the last line that listed it, and with what size:
+           a layer listed twice in one line with two sizes makes the line not plain. */
+        std::vector<long long> listed_on;
+        std::vector<long long> listed_size;
     };
     static uint64_t fastcatalog_hash(const unsigned char *s) {
         uint64_t h = 0x9E3779B97F4A7C15ULL, word;
@@ -89,6 +98,7 @@ cdef extern from *:
         if (layers == NULL) return NULL;
         try {
             layers->slots.assign(1 << 12, 0);
+            layers->starts.push_back(0);
         } catch (...) {
             delete layers;
             return NULL;
@@ -112,24 +122,72 @@ cdef extern from *:
         while (layers->slots[at] != 0) at = (at + 1) & mask;
         layers->slots[at] = index + 1;
     }
-    /* Remember a new layer (its digest text must stay alive); its index, or -1 when
+    /* Remember a new layer (its digest text must stay alive), found by its text when
+       `placed` (the first size of a digest), else only kept; its index, or -1 when
        memory ran out. */
     static Py_ssize_t fastcatalog_layers_add(fastcatalog_layers *layers,
-                                             const unsigned char *text, long long size) {
+                                             const unsigned char *text, long long size,
+                                             int placed) {
         Py_ssize_t index = (Py_ssize_t)layers->texts.size();
         try {
             layers->texts.push_back(text);
             layers->sizes.push_back(size);
-            if (2 * layers->texts.size() > layers->slots.size()) {  /* at most half full */
-                layers->slots.assign(2 * layers->slots.size(), 0);
-                for (Py_ssize_t i = 0; i <= index; i++) fastcatalog_layers_place(layers, i);
+            layers->placed.push_back((char)placed);
+            layers->listed_on.push_back(0);
+            layers->listed_size.push_back(0);
+            if (placed && 2 * layers->texts.size() > layers->slots.size()) {
+                layers->slots.assign(2 * layers->slots.size(), 0);  /* at most half full */
+                for (Py_ssize_t i = 0; i <= index; i++)
+                    if (layers->placed[i]) fastcatalog_layers_place(layers, i);
                 return index;
             }
         } catch (...) {
             return -1;
         }
-        fastcatalog_layers_place(layers, index);
+        if (placed) fastcatalog_layers_place(layers, index);
         return index;
+    }
+    /* Note that the line of this serial lists the layer `found` (its first size) as the
+       layer `index` of this size; 0 when it listed it before with another size (a layer
+       listed twice with one size is kept twice, as Image keeps it). */
+    static int fastcatalog_layers_list(fastcatalog_layers *layers, long long serial,
+                                       Py_ssize_t found, Py_ssize_t index, long long size) {
+        if (layers->listed_on[found] == serial) {
+            if (layers->listed_size[found] != size) return 0;
+        } else {
+            layers->listed_on[found] = serial;
+            layers->listed_size[found] = size;
+        }
+        try {
+            layers->flat.push_back(index);
+        } catch (...) {
+            return -1;
+        }
+        return 1;
+    }
+    /* The layer indexes of the line being read so far: how many. */
+    static Py_ssize_t fastcatalog_layers_mark(const fastcatalog_layers *layers) {
+        return (Py_ssize_t)layers->flat.size();
+    }
+    /* Forget the layers of a line found not plain after all. */
+    static void fastcatalog_layers_drop(fastcatalog_layers *layers, Py_ssize_t mark) {
+        layers->flat.resize((size_t)mark);
+    }
+    /* Close the line's image: its layers are those since the last image's; -1 when
+       memory ran out. */
+    static int fastcatalog_layers_close(fastcatalog_layers *layers) {
+        try {
+            layers->starts.push_back((Py_ssize_t)layers->flat.size());
+        } catch (...) {
+            return -1;
+        }
+        return 0;
+    }
+    static Py_ssize_t fastcatalog_image_start(const fastcatalog_layers *layers, Py_ssize_t i) {
+        return layers->starts[i];
+    }
+    static Py_ssize_t fastcatalog_image_layer(const fastcatalog_layers *layers, Py_ssize_t at) {
+        return layers->flat[at];
     }
     static long long fastcatalog_layers_size(const fastcatalog_layers *layers,
                                              Py_ssize_t index) {
@@ -149,7 +207,14 @@ cdef extern from *:
     Py_ssize_t fastcatalog_layers_find(const fastcatalog_layers *layers,
                                        const unsigned char *text)
     Py_ssize_t fastcatalog_layers_add(fastcatalog_layers *layers, const unsigned char *text,
-                                      long long size)
+                                      long long size, int placed)
+    int fastcatalog_layers_list(fastcatalog_layers *layers, long long serial,
+                                Py_ssize_t found, Py_ssize_t index, long long size)
+    Py_ssize_t fastcatalog_layers_mark(const fastcatalog_layers *layers)
+    void fastcatalog_layers_drop(fastcatalog_layers *layers, Py_ssize_t mark)
+    int fastcatalog_layers_close(fastcatalog_layers *layers)
+    Py_ssize_t fastcatalog_image_start(const fastcatalog_layers *layers, Py_ssize_t i)
+    Py_ssize_t fastcatalog_image_layer(const fastcatalog_layers *layers, Py_ssize_t at)
     long long fastcatalog_layers_size(const fastcatalog_layers *layers, Py_ssize_t index)
 
 
@@ -309,26 +374,34 @@ cdef frozenset NO_LAYERS = frozenset()
 @cython.auto_pickle(False)  # a reader is used where it is made
 cdef class PlainReader:
     """Reads a catalog's plain lines into its tables, in order, up to the first line
-    that is not plain (see the module).
+    that is not plain (see the module), and makes their images when first asked.
 
     ``by_ref``, ``by_digest``: the tables of a :class:`~fastmatch.inputs.catalog.Catalog`
     (reference to platform to ``(platform, image)``; ``(name, manifest digest)`` to
-    reference); ``first_line``: ``(reference, platform)`` to ``(line number, image)``;
-    ``plain_platform``: a platform's canonical spelling, or ``None`` when it is not
-    plain.  A line handed back is one the caller reads itself, adding what it reads to
-    the same tables.
+    reference); ``plain_platform``: a platform's canonical spelling, or ``None`` when it
+    is not plain.  A line handed back is one the caller reads itself, adding what it
+    reads to the same tables.
+
+    Every line is checked as it is read; its :class:`~fastmatch.model.Image` is made
+    when :meth:`build` is first called on its entry: until then ``by_ref`` holds, in
+    place of the image, the image's number here (an ``int``).
     """
 
     cdef dict by_ref
     cdef dict by_digest
-    cdef dict first_line
     cdef object plain_platform
     cdef dict platforms  # spelling -> canonical platform, or None: not plain
     # Each distinct layer made once: found by its digest's text in ``found`` (which
-    # views the text of the digests ``made`` holds), by index.
+    # views the text of the digests ``made`` holds), by index; with its size's int.
     cdef fastcatalog_layers *found
     cdef list made
     cdef list made_digests  # their digests, whose hashes str has already computed
+    cdef list made_sizes
+    # The images read and not made yet, by number: reference, manifest digest, line.
+    cdef list refs
+    cdef list digests
+    cdef list numbers
+    cdef long long serial  # the lines read
     # The keys of the JSON objects last read, as json.loads made them: it makes one
     # str per key name and document, so a field is found by identity, with no hash.
     cdef object key_ref, key_layers, key_digest, key_platform, key_size
@@ -341,14 +414,18 @@ cdef class PlainReader:
     def __dealloc__(self) -> None:
         fastcatalog_layers_free(self.found)
 
-    def __init__(self, dict by_ref, dict by_digest, dict first_line, plain_platform) -> None:
+    def __init__(self, dict by_ref, dict by_digest, plain_platform) -> None:
         self.by_ref = by_ref
         self.by_digest = by_digest
-        self.first_line = first_line
         self.plain_platform = plain_platform
         self.platforms = {}
         self.made = []
         self.made_digests = []
+        self.made_sizes = []
+        self.refs = []
+        self.digests = []
+        self.numbers = []
+        self.serial = 0
         self.key_ref = "ref"
         self.key_layers = "layers"
         self.key_digest = "digest"
@@ -365,6 +442,49 @@ cdef class PlainReader:
             if not self.take((<tuple>item)[0], (<tuple>item)[1]):
                 return item
         return None
+
+    def line(self, Py_ssize_t number):
+        """The line (or document) number of the image of this number here."""
+        return self.numbers[number]
+
+    def build(self, dict by_platform):
+        """Make the images ``by_platform`` (an entry of ``by_ref``) holds by number."""
+        cdef PyObject *key
+        cdef PyObject *value
+        cdef Py_ssize_t pos = 0
+        cdef object number
+        while PyDict_Next(by_platform, &pos, &key, &value):
+            number = (<tuple>value)[1]
+            if type(number) is int:
+                # Only a value changes: the iteration goes on over the same keys.
+                by_platform[<object>key] = (<object>key, self.image(number))
+
+    cdef object image(self, Py_ssize_t number):
+        cdef Py_ssize_t start = fastcatalog_image_start(self.found, number)
+        cdef Py_ssize_t n = fastcatalog_image_start(self.found, number + 1) - start
+        cdef Py_ssize_t i, index
+        cdef object layer, digest = self.digests[number], ref = self.refs[number]
+        cdef object built = PyTuple_New(n)
+        cdef object sizes = LayerSizes()
+        for i in range(n):
+            index = fastcatalog_image_layer(self.found, start + i)
+            layer = self.made[index]
+            # LayerSizes refuses item assignment; the dict API is how its maker fills it.
+            PyDict_SetItem(sizes, self.made_digests[index], self.made_sizes[index])
+            Py_INCREF(layer)
+            PyTuple_SET_ITEM(built, i, layer)
+        if n:
+            layer_set = PyFrozenSet_New(sizes)
+        else:
+            PyDict_SetItem(sizes, PSEUDO_PREFIX + (digest if digest is not None else ref), 0)
+            layer_set = NO_LAYERS
+        image = fastcatalog_alloc(Image)
+        fastcatalog_set(IMAGE_REF, image, ref)
+        fastcatalog_set(IMAGE_LAYERS, image, built)
+        fastcatalog_set(IMAGE_DIGEST, image, digest)
+        fastcatalog_set(IMAGE_SIZES, image, sizes)
+        fastcatalog_set(IMAGE_LAYER_SET, image, layer_set)
+        return image
 
     cdef int fields(self, object doc, PyObject **ref, PyObject **layers, PyObject **digest,
                     PyObject **platform) except -1:
@@ -420,19 +540,19 @@ cdef class PlainReader:
         return 1
 
     cdef bint take(self, object number, object doc) except -1:
-        """Add the image of ``doc`` if the line is plain; whether it was."""
+        """Check the line ``doc`` and, if it is plain, enter its image; whether it was."""
         cdef PyObject *p_ref = NULL
         cdef PyObject *p_layers = NULL
         cdef PyObject *p_digest = NULL
         cdef PyObject *p_platform = NULL
         cdef PyObject *p_size
         cdef PyObject *p
-        cdef Py_ssize_t colon, n, i, at, length
+        cdef Py_ssize_t colon, i, at, index, length, mark
         cdef const unsigned char *text
-        cdef int overflow
+        cdef int overflow, listed
         cdef long long value
         cdef object ref, normalized, name, digest, platform, raw
-        cdef object entry, layer_digest, size, layer, by_platform, built, sizes, layer_set
+        cdef object entry, layer_digest, size, layer, by_platform
         cdef list layers
         if type(doc) is not dict or not self.fields(doc, &p_ref, &p_layers, &p_digest,
                                                     &p_platform):
@@ -477,66 +597,59 @@ cdef class PlainReader:
         if by_platform is not None and platform in <dict>by_platform:
             return False  # listed before: the caller says whether with the same content
 
-        n = len(layers)
-        built = PyTuple_New(n)
-        sizes = LayerSizes()
-        for i in range(n):
+        self.serial += 1
+        mark = fastcatalog_layers_mark(self.found)
+        for i in range(len(layers)):
             entry = layers[i]
             p = p_size = NULL
-            if type(entry) is not dict or not self.layer_fields(entry, &p, &p_size):
-                return False
-            if p == NULL or type(<object>p) is not str:
-                return False
-            if p_size == NULL or type(<object>p_size) is not int:
+            if (type(entry) is not dict or not self.layer_fields(entry, &p, &p_size)
+                    or p == NULL or type(<object>p) is not str
+                    or p_size == NULL or type(<object>p_size) is not int):
+                fastcatalog_layers_drop(self.found, mark)
                 return False
             layer_digest = <object>p
             size = <object>p_size
             value = PyLong_AsLongLongAndOverflow(size, &overflow)
-            if overflow != 0 or value < 0 or value > MAX_SIZE:
-                return False
             text = fastcatalog_bytes(layer_digest, &length)
-            if text == NULL or length != 71:  # the length of every sha256 digest
+            # 71: the length of every sha256 digest
+            if overflow != 0 or value < 0 or value > MAX_SIZE or text == NULL or length != 71:
+                fastcatalog_layers_drop(self.found, mark)
                 return False
             # A digest found is one checked before: only a new one is checked now.
             at = fastcatalog_layers_find(self.found, text)
             if at >= 0 and fastcatalog_layers_size(self.found, at) == value:
-                layer = self.made[at]
-                layer_digest = self.made_digests[at]  # its hash is known: no SipHash
+                index = at
             else:
                 if at < 0 and not fastcatalog_sha256(text, length):
+                    fastcatalog_layers_drop(self.found, mark)
                     return False
                 layer = fastcatalog_alloc(Layer)
                 fastcatalog_set(LAYER_DIGEST, layer, layer_digest)
                 fastcatalog_set(LAYER_SIZE, layer, size)
-                if at < 0:  # the first size a digest is met with is the one kept
-                    if fastcatalog_layers_add(self.found, text, value) < 0:
-                        raise MemoryError()
-                    self.made.append(layer)
-                    self.made_digests.append(layer_digest)
-            p = PyDict_SetDefault(sizes, layer_digest, size)
-            if <object>p is not size and <object>p != size:
-                return False  # one layer, two sizes: Image words the error
-            Py_INCREF(layer)
-            PyTuple_SET_ITEM(built, i, layer)
-        if n:
-            layer_set = PyFrozenSet_New(sizes)
-        else:
-            # LayerSizes refuses item assignment; the dict API is how its maker fills it.
-            PyDict_SetItem(sizes, PSEUDO_PREFIX + (digest if digest is not None else normalized),
-                           0)
-            layer_set = NO_LAYERS
-
-        image = fastcatalog_alloc(Image)
-        fastcatalog_set(IMAGE_REF, image, normalized)
-        fastcatalog_set(IMAGE_LAYERS, image, built)
-        fastcatalog_set(IMAGE_DIGEST, image, digest)
-        fastcatalog_set(IMAGE_SIZES, image, sizes)
-        fastcatalog_set(IMAGE_LAYER_SET, image, layer_set)
-        self.first_line[(normalized, platform)] = (number, image)
+                # The first size a digest is met with is the one found by its text.
+                index = fastcatalog_layers_add(self.found, text, value, at < 0)
+                if index < 0:
+                    raise MemoryError()
+                self.made.append(layer)
+                self.made_digests.append(layer_digest)
+                self.made_sizes.append(size)
+                if at < 0:
+                    at = index
+            listed = fastcatalog_layers_list(self.found, self.serial, at, index, value)
+            if listed < 0:
+                raise MemoryError()
+            if listed == 0:  # one layer, two sizes: Image words the error
+                fastcatalog_layers_drop(self.found, mark)
+                return False
+        if fastcatalog_layers_close(self.found) < 0:
+            raise MemoryError()
         if by_platform is None:
-            self.by_ref[normalized] = {platform: (platform, image)}
+            self.by_ref[normalized] = {platform: (platform, len(self.refs))}
         else:
-            (<dict>by_platform)[platform] = (platform, image)
+            (<dict>by_platform)[platform] = (platform, len(self.refs))
+        self.refs.append(normalized)
+        self.digests.append(digest)
+        self.numbers.append(number)
         if digest is not None:
             self.by_digest.setdefault((name, digest), normalized)
         return True

@@ -133,29 +133,34 @@ def _read_lines(lines: Iterable[str], name: str) -> Catalog:
 def _catalog_of(docs: Iterable[tuple[int, object]], name: str, unit: str) -> Catalog:
     """The catalog of these numbered documents (lines of a file: ``unit`` ``"line"``).
 
-    The plain lines (nearly all of a catalog) are read in C by
-    :class:`~fastmatch.inputs._fastcatalog.PlainReader`, which hands back every other
-    line, unread; each is read here, field by field, and its error worded.
+    The plain lines (nearly all of a catalog) are checked in C by
+    :class:`~fastmatch.inputs._fastcatalog.PlainReader`, which makes their images when
+    first looked up, and hands back every other line, unread; each is read here, field
+    by field, and its error worded.
     """
     catalog = Catalog()
-    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
+    numbers: dict[tuple[str, str | None], int] = {}  # the lines read here
     known: dict[tuple[str, int], Layer] = {}
-    reader = PlainReader(catalog._by_ref, catalog._by_digest, first_line, _plain_platform)
+    reader = PlainReader(catalog._by_ref, catalog._by_digest, _plain_platform)
+    catalog._reader = reader
     items = iter(docs)
     while (item := reader.read(items)) is not None:
         number, doc = item
         platform, image = _parse_line(doc, f"{name}: {unit} {number}", known)
-        key = (image.ref, platform)
-        seen = first_line.get(key)
-        if seen is not None:
-            if seen[1] != image:
+        by_platform = catalog._by_ref.get(image.ref)
+        if by_platform is not None and platform in by_platform:
+            pending: Image | int = by_platform[platform][1]
+            first = reader.line(pending) if isinstance(pending, int) else \
+                numbers[(image.ref, platform)]
+            reader.build(by_platform)
+            if by_platform[platform][1] != image:
                 on = f" for {platform}" if platform is not None else ""
                 raise InputFileError(
                     f"{name}: {unit} {number}: image {image.ref}{on} already listed on "
-                    f"{unit} {seen[0]} with other content"
+                    f"{unit} {first} with other content"
                 )
             continue
-        first_line[key] = (number, image)
+        numbers[(image.ref, platform)] = number
         catalog.add(image, platform=platform)
     return catalog
 
@@ -234,8 +239,12 @@ class Catalog:
     """
 
     def __init__(self, images: Iterable[Image] = (), *, platform: str | None = None) -> None:
+        # Reference to platform to entry.  A catalog read from a file holds, in place of
+        # each image of a plain line, its number in ``_reader`` until first looked up:
+        # every lookup goes through _found or entries(), which make it.
         self._by_ref: dict[str, dict[str | None, tuple[str | None, Image]]] = {}
         self._by_digest: dict[tuple[str, str], str] = {}
+        self._reader: PlainReader | None = None
         for image in images:
             self.add(image, platform=platform)
 
@@ -257,6 +266,13 @@ class Catalog:
         for platform, image in other.entries():
             self.add(image, platform=platform)
 
+    def _found(self, ref: str) -> dict[str | None, tuple[str | None, Image]] | None:
+        """The entries of a normalized reference, their images made."""
+        found = self._by_ref.get(ref)
+        if found is not None and self._reader is not None:
+            self._reader.build(found)
+        return found
+
     def platforms(self, ref: str) -> list[str | None]:
         """The platforms ``ref`` is catalogued for (``None``: an entry without one)."""
         parsed = parse_reference(ref)
@@ -271,7 +287,7 @@ class Catalog:
         see the class for how the platform is chosen."""
         asked = canonical_platform(platform)
         parsed = parse_reference(ref)
-        found = self._by_ref.get(parsed.normalized)
+        found = self._found(parsed.normalized)
         if found is not None:
             return _choose(found, asked)
         if parsed.digest is None:
@@ -279,7 +295,9 @@ class Catalog:
         tagged = self._by_digest.get((parsed.name, parsed.digest))
         if tagged is None:
             return None
-        chosen = _choose(self._by_ref[tagged], asked)
+        by_platform = self._found(tagged)
+        assert by_platform is not None  # _by_digest names only catalogued references
+        chosen = _choose(by_platform, asked)
         if chosen is None or chosen[1].digest != parsed.digest:
             return None
         return chosen[0], Image(parsed.normalized, chosen[1].layers, digest=parsed.digest)
@@ -301,6 +319,8 @@ class Catalog:
     def entries(self) -> Iterator[tuple[str | None, Image]]:
         """Every ``(platform, image)`` entry, in the order they were added."""
         for by_platform in self._by_ref.values():
+            if self._reader is not None:
+                self._reader.build(by_platform)
             yield from by_platform.values()
 
     def __contains__(self, ref: object) -> bool:
