@@ -31,8 +31,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/fastmatch
 	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd src/fastmatch/*.pxi \
-	    bench/*.pyx
-	$(BIN)/python -m mypy.stubtest fastmatch._core
+	    src/fastmatch/inputs/_fastcatalog.pyx bench/*.pyx
+	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch.inputs._fastcatalog
 	$(BIN)/lint-imports
 
 pytest: $(STAMP) system-deps

@@ -1,4 +1,5 @@
-"""Build the compiled core, ``fastmatch._core``.
+"""Build the compiled core, ``fastmatch._core``, and the catalog reader's fast path,
+``fastmatch.inputs._fastcatalog``.
 
 Compiler directives are set once here for the whole build.  Set
 ``FASTMATCH_DEBUG=1`` in the environment to turn bounds, wraparound and
@@ -42,7 +43,14 @@ extensions = [
         extra_compile_args=[*compile_args, "-std=c++17", "-fopenmp"],
         extra_link_args=["-fopenmp"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    )
+    ),
+    # The catalog reader's plain lines (fastmatch.inputs.catalog's fast path).
+    Extension(
+        "fastmatch.inputs._fastcatalog",
+        ["src/fastmatch/inputs/_fastcatalog.pyx"],
+        language="c++",
+        extra_compile_args=[*compile_args, "-std=c++17"],
+    ),
 ]
 
 setup(

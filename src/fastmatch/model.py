@@ -213,6 +213,10 @@ class Image:
     def _keep(self, sizes: dict[str, int]) -> None:
         object.__setattr__(self, "_sizes", LayerSizes(sizes))
         object.__setattr__(self, "_layer_set", frozenset(sizes) if self.layers else frozenset())
+        self._identify()
+
+    def _identify(self) -> None:
+        """Keep the image's identities and their pseudo-layer keys (its ref and digest set)."""
         digest, ref = self.digest, self.ref
         if digest is None:
             keys: tuple[str, ...] = (ref,)

@@ -17,15 +17,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO
 
 from fastmatch.digest import is_digest
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.imageref import parse_reference
+from fastmatch.inputs._fastcatalog import PlainReader
 from fastmatch.inputs.documents import bulk, read_stdin
-from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_image, trusted_layer
+from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_layer
 from fastmatch.platforms import normalize_platform
 
 DEFAULT_PLATFORM = "linux/amd64"  # what Docker pulls when no platform is asked for
@@ -37,12 +37,6 @@ __all__ = [
     "catalog_from_documents",
     "read_catalog",
 ]
-
-
-# The digests nearly every catalog holds: a line whose digests all look like this (and
-# whose other fields are as plain) is read by the fast path; any other line is read
-# field by field, with the checks that name what is wrong.
-_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _field_error(where: str, field: str, problem: str, ref: str | None = None) -> InputFileError:
@@ -105,69 +99,13 @@ def _parse_line(
         raise InputFileError(f"{where}: {exc}") from None
 
 
-def _fast_line(
-    doc: object, layers_seen: dict[str, Layer], platforms: dict[str, str | None]
-) -> tuple[str | None, Image] | None:
-    """The platform and image of a plain line (sha256 digests, a valid reference, sizes
-    in range, no layer listed twice with two sizes), checked in a few passes; ``None``
-    for any other line, which :func:`_parse_line` then reads (and words the error of).
-
-    ``layers_seen`` holds one :class:`Layer` per digest already met: a catalog's images
-    share their base layers, so most layers of a line are looked up, not checked.
-    ``platforms`` holds the platforms already canonicalized.
-    """
-    if type(doc) is not dict:
-        return None
-    ref = doc.get("ref")
-    layers = doc.get("layers")
-    digest = doc.get("digest")
-    raw_platform = doc.get("platform")
-    if type(ref) is not str or type(layers) is not list:
-        return None
-    if digest is not None and (type(digest) is not str or _SHA256.fullmatch(digest) is None):
-        return None
-    if raw_platform is None:
-        platform = None
-    else:
-        if type(raw_platform) is not str:
-            return None
-        if raw_platform in platforms:
-            platform = platforms[raw_platform]
-        else:
-            try:
-                platform = canonical_platform(raw_platform) if raw_platform.strip() else None
-            except FastmatchError:
-                return None
-            if platform is None:
-                return None
-            platforms[raw_platform] = platform
+def _plain_platform(raw: str) -> str | None:
+    """The canonical spelling of a line's platform, or ``None`` when the line is not
+    plain (a blank or bad platform: :func:`_parse_line` words the error)."""
     try:
-        parsed = parse_reference(ref)
+        return canonical_platform(raw) if raw.strip() else None
     except FastmatchError:
         return None
-    if parsed.digest is not None:  # a reference by digest: Image's own checks
-        return None
-    built: list[Layer] = []
-    for layer in layers:
-        if type(layer) is not dict:
-            return None
-        layer_digest = layer.get("digest")
-        size = layer.get("size")
-        made = layers_seen.get(layer_digest) if type(layer_digest) is str else None
-        if made is None or made.size != size or type(size) is not int:
-            if (type(layer_digest) is not str or type(size) is not int
-                    or _SHA256.fullmatch(layer_digest) is None
-                    or not 0 <= size <= MAX_LAYER_SIZE):
-                return None
-            made = trusted_layer(layer_digest, size)
-            layers_seen.setdefault(layer_digest, made)
-        built.append(made)
-    if len({layer.digest for layer in built}) != len(built):
-        sizes: dict[str, int] = {}
-        for layer in built:  # listed twice: with one size, as Image allows
-            if sizes.setdefault(layer.digest, layer.size) != layer.size:
-                return None
-    return platform, trusted_image(parsed.normalized, tuple(built), digest)
 
 
 def _parsed_lines(lines: Iterable[str], name: str) -> Iterator[tuple[int, object]]:
@@ -193,29 +131,36 @@ def _read_lines(lines: Iterable[str], name: str) -> Catalog:
 
 
 def _catalog_of(docs: Iterable[tuple[int, object]], name: str, unit: str) -> Catalog:
-    """The catalog of these numbered documents (lines of a file: ``unit`` ``"line"``)."""
+    """The catalog of these numbered documents (lines of a file: ``unit`` ``"line"``).
+
+    The plain lines (nearly all of a catalog) are checked in C by
+    :class:`~fastmatch.inputs._fastcatalog.PlainReader`, which makes their images when
+    first looked up, and hands back every other line, unread; each is read here, field
+    by field, and its error worded.
+    """
     catalog = Catalog()
-    first_line: dict[tuple[str, str | None], tuple[int, Image]] = {}
+    numbers: dict[tuple[str, str | None], int] = {}  # the lines read here
     known: dict[tuple[str, int], Layer] = {}
-    layers_seen: dict[str, Layer] = {}
-    platforms: dict[str, str | None] = {}
-    for number, doc in docs:
-        fast = _fast_line(doc, layers_seen, platforms)
-        if fast is None:
-            platform, image = _parse_line(doc, f"{name}: {unit} {number}", known)
-        else:
-            platform, image = fast
-        key = (image.ref, platform)
-        seen = first_line.get(key)
-        if seen is not None:
-            if seen[1] != image:
+    reader = PlainReader(catalog._by_ref, catalog._by_digest, _plain_platform)
+    catalog._reader = reader
+    items = iter(docs)
+    while (item := reader.read(items)) is not None:
+        number, doc = item
+        platform, image = _parse_line(doc, f"{name}: {unit} {number}", known)
+        by_platform = catalog._by_ref.get(image.ref)
+        if by_platform is not None and platform in by_platform:
+            pending: Image | int = by_platform[platform][1]
+            first = reader.line(pending) if isinstance(pending, int) else \
+                numbers[(image.ref, platform)]
+            reader.build(by_platform)
+            if by_platform[platform][1] != image:
                 on = f" for {platform}" if platform is not None else ""
                 raise InputFileError(
                     f"{name}: {unit} {number}: image {image.ref}{on} already listed on "
-                    f"{unit} {seen[0]} with other content"
+                    f"{unit} {first} with other content"
                 )
             continue
-        first_line[key] = (number, image)
+        numbers[(image.ref, platform)] = number
         catalog.add(image, platform=platform)
     return catalog
 
@@ -294,8 +239,12 @@ class Catalog:
     """
 
     def __init__(self, images: Iterable[Image] = (), *, platform: str | None = None) -> None:
+        # Reference to platform to entry.  A catalog read from a file holds, in place of
+        # each image of a plain line, its number in ``_reader`` until first looked up:
+        # every lookup goes through _found or entries(), which make it.
         self._by_ref: dict[str, dict[str | None, tuple[str | None, Image]]] = {}
         self._by_digest: dict[tuple[str, str], str] = {}
+        self._reader: PlainReader | None = None
         for image in images:
             self.add(image, platform=platform)
 
@@ -317,6 +266,13 @@ class Catalog:
         for platform, image in other.entries():
             self.add(image, platform=platform)
 
+    def _found(self, ref: str) -> dict[str | None, tuple[str | None, Image]] | None:
+        """The entries of a normalized reference, their images made."""
+        found = self._by_ref.get(ref)
+        if found is not None and self._reader is not None:
+            self._reader.build(found)
+        return found
+
     def platforms(self, ref: str) -> list[str | None]:
         """The platforms ``ref`` is catalogued for (``None``: an entry without one)."""
         parsed = parse_reference(ref)
@@ -331,7 +287,7 @@ class Catalog:
         see the class for how the platform is chosen."""
         asked = canonical_platform(platform)
         parsed = parse_reference(ref)
-        found = self._by_ref.get(parsed.normalized)
+        found = self._found(parsed.normalized)
         if found is not None:
             return _choose(found, asked)
         if parsed.digest is None:
@@ -339,7 +295,9 @@ class Catalog:
         tagged = self._by_digest.get((parsed.name, parsed.digest))
         if tagged is None:
             return None
-        chosen = _choose(self._by_ref[tagged], asked)
+        by_platform = self._found(tagged)
+        assert by_platform is not None  # _by_digest names only catalogued references
+        chosen = _choose(by_platform, asked)
         if chosen is None or chosen[1].digest != parsed.digest:
             return None
         return chosen[0], Image(parsed.normalized, chosen[1].layers, digest=parsed.digest)
@@ -361,6 +319,8 @@ class Catalog:
     def entries(self) -> Iterator[tuple[str | None, Image]]:
         """Every ``(platform, image)`` entry, in the order they were added."""
         for by_platform in self._by_ref.values():
+            if self._reader is not None:
+                self._reader.build(by_platform)
             yield from by_platform.values()
 
     def __contains__(self, ref: object) -> bool:
