@@ -179,7 +179,6 @@ def _images(
 def _build(
     cache_id: str,
     images: tuple[Image, ...],
-    *,
     name: str,
     size_gib: int,
     phase: Phase,
@@ -193,7 +192,8 @@ def _build(
 ) -> ImageCache:
     # Every field was checked as it was read (the readers' messages name the
     # field), so the cache is built without the model checking them again: a
-    # cluster's list is ten thousand of them.
+    # cluster's list is ten thousand of them (``_crd`` passes its arguments by
+    # position: no keyword call per cache).
     if cache_id != cache_id.strip():
         field_error("", f"image cache id {cache_id!r} has surrounding white space")
     if created is None:
@@ -262,18 +262,10 @@ def _crd(
     expires = status.get("expireDateTime")
     if expires is not None:
         expires = _time(expires, "status.expireDateTime")
-    if cache_id != cache_id.strip():
-        field_error("", f"image cache id {cache_id!r} has surrounding white space")
-    if created is None:
-        created = to_datetime(now, "now") if now is not None else utcnow()
     auto = name.startswith(PROPOSAL_PREFIX) or (
         labels is not None and labels.get(MANAGED_BY[0]) == MANAGED_BY[1])
-    try:  # as _build does, without its keywords: a file holds ten thousand caches
-        cache = trusted_cache_of(cache_id, images, name, size if size is not None else 20,
-                                 phase, created, expires, None, auto, None, None, retention,
-                                 like)
-    except FastmatchError as exc:  # a layer listed with two sizes
-        field_error("", str(exc))
+    cache = _build(cache_id, images, name, size if size is not None else 20, phase, created,
+                   now, expires, None, auto, retention, like)
     if sets is not None and known is None:
         assert type(refs) is list
         sets.remember(refs, images, cache)

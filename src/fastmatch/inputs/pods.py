@@ -468,7 +468,7 @@ class PodRequests(Sequence[PodRequest]):
         r = bisect.bisect_right(self._ends, i)
         first, count, stem = self._runs[r]
         k = i - (self._ends[r] - count)
-        return first if k == 0 else _request(f"{stem}-{k}", first._shared)
+        return first if k == 0 else first.renamed(f"{stem}-{k}")
 
     @overload
     def __getitem__(self, i: int) -> PodRequest: ...
@@ -489,10 +489,8 @@ class PodRequests(Sequence[PodRequest]):
     def __iter__(self) -> Iterator[PodRequest]:
         for first, count, stem in self._runs:
             yield first
-            if count > 1:
-                shared = first._shared
-                for k in range(1, count):
-                    yield _request(f"{stem}-{k}", shared)
+            for k in range(1, count):
+                yield first.renamed(f"{stem}-{k}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, (PodRequests, list, tuple)):
