@@ -17,7 +17,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml setup.py src/fastmatch/_core.pyx src/fastmatch/_core.pxd \
-          $(wildcard src/fastmatch/*.pxi) | $(BIN)/python
+          $(wildcard src/fastmatch/*.pxi) $(wildcard src/fastmatch/inputs/*.pyx) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test,kube,report,dask]'
 	touch $@
 
@@ -31,8 +31,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/fastmatch
 	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd src/fastmatch/*.pxi \
-	    src/fastmatch/inputs/_fastcatalog.pyx bench/*.pyx
-	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch.inputs._fastcatalog
+	    src/fastmatch/inputs/_fastcatalog.pyx src/fastmatch/inputs/_fastcaches.pyx bench/*.pyx
+	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch.inputs._fastcatalog \
+	    fastmatch.inputs._fastcaches
 	$(BIN)/lint-imports
 
 pytest: $(STAMP) system-deps

@@ -1,5 +1,6 @@
-"""Build the compiled core, ``fastmatch._core``, and the catalog reader's fast path,
-``fastmatch.inputs._fastcatalog``.
+"""Build the compiled core, ``fastmatch._core``, and the readers' fast paths,
+``fastmatch.inputs._fastcatalog`` (catalog lines) and ``fastmatch.inputs._fastcaches``
+(ImageCache objects).
 
 Compiler directives are set once here for the whole build.  Set
 ``FASTMATCH_DEBUG=1`` in the environment to turn bounds, wraparound and
@@ -50,6 +51,12 @@ extensions = [
         ["src/fastmatch/inputs/_fastcatalog.pyx"],
         language="c++",
         extra_compile_args=[*compile_args, "-std=c++17"],
+    ),
+    # The plain ImageCache objects (fastmatch.inputs.caches's fast path).
+    Extension(
+        "fastmatch.inputs._fastcaches",
+        ["src/fastmatch/inputs/_fastcaches.pyx"],
+        extra_compile_args=compile_args,
     ),
 ]
 

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from fastmatch.errors import FastmatchError, InputFileError
+from fastmatch.inputs._fastcaches import PlainCaches
 from fastmatch.inputs.documents import (
     FieldError,
     Located,
@@ -359,7 +360,13 @@ def caches_from(
     # Caches listing the same references share one images tuple and what a cache
     # derives from it (its layers, its bytes, the index's encoding of its images).
     sets = ImageSets(reader)
-    for located in found:
+    # Runs of plain ImageCache objects (nearly all of a cluster's) are read in C; each
+    # object it hands back is read here, field by field, and its error worded.
+    items = found if type(found) is list else list(found)
+    plain = PlainCaches(sets, _PHASES, Phase.PREPARING, MANAGED_BY, PROPOSAL_PREFIX)
+    at = plain.read(items, 0, caches)
+    while at < len(items):
+        located = items[at]
         obj = located.obj
         assert type(obj) is dict or isinstance(obj, Mapping)
         try:
@@ -380,6 +387,7 @@ def caches_from(
                                                                  else ""), exc.problem) from None
         except FieldError as exc:
             raise located.error(exc) from None
+        at = plain.read(items, at + 1, caches)
     return caches
 
 

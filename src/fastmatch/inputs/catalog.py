@@ -23,7 +23,7 @@ from typing import IO
 from fastmatch.digest import is_digest
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
 from fastmatch.imageref import parse_reference
-from fastmatch.inputs._fastcatalog import PlainReader
+from fastmatch.inputs._fastcatalog import PlainReader, plain_reference_name
 from fastmatch.inputs.documents import bulk, read_stdin
 from fastmatch.model import MAX_LAYER_SIZE, Image, Layer, trusted_layer
 from fastmatch.platforms import normalize_platform
@@ -285,6 +285,10 @@ class Catalog:
     def entry(self, ref: str, *, platform: str | None = None) -> tuple[str | None, Image] | None:
         """The catalogued ``(platform, image)`` for ``ref`` (any spelling), or ``None``;
         see the class for how the platform is chosen."""
+        if platform is None and plain_reference_name(ref) is not None:
+            # A reference in its own normalized form (told in C), without a digest.
+            found = self._found(ref)
+            return _choose(found, None) if found is not None else None
         asked = canonical_platform(platform)
         parsed = parse_reference(ref)
         found = self._found(parsed.normalized)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastmatch.errors import FastmatchError
 from fastmatch.imageref import parse_reference
+from fastmatch.inputs._fastcatalog import plain_reference_name
 from fastmatch.inputs.documents import field_error
 from fastmatch.inputs.source import LayerSource
 from fastmatch.model import Image
@@ -37,13 +38,16 @@ class ImageReader:
         found = self._memo.get(key)
         if found is not None:
             return found
-        if not ref.strip():
-            field_error(field, "the image reference is empty")
-        try:
-            # What Image(ref) would check, without building one the source may know.
-            normalized = parse_reference(ref).normalized
-        except FastmatchError as exc:
-            field_error(field, str(exc))
+        if plain_reference_name(ref) is not None:
+            normalized = ref  # its own normalized form, told in C (most of a cluster's)
+        else:
+            if not ref.strip():
+                field_error(field, "the image reference is empty")
+            try:
+                # What Image(ref) would check, without building one the source may know.
+                normalized = parse_reference(ref).normalized
+            except FastmatchError as exc:
+                field_error(field, str(exc))
         # Spellings of one reference (nginx, docker.io/library/nginx:latest) are one image.
         same = (normalized, platform)
         image = self._memo.get(same)
