@@ -67,6 +67,8 @@ def _assert_same(docs: list[object]) -> None:
         assert dict(got.layer_sizes()) == dict(want.layer_sizes())
         assert got.layer_set == want.layer_set and got.size == want.size
         assert got.keys == want.keys and got.layers_known == want.layers_known
+        assert got.pseudo_keys == want.pseudo_keys
+        assert type(got.layer_sizes()) is type(want.layer_sizes())
     for _, image in careful.entries():
         for ref in {image.ref, *image.keys}:
             assert fast.entry(ref) == careful.entry(ref)

@@ -303,7 +303,7 @@ cdef bint derive(object cache, tuple images) except -1:
     dict, in the same order, its bytes and the identities listed by reference only;
     ``False`` when a layer is listed twice (the careful reader's walk words it, or takes
     it when its sizes agree)."""
-    cdef object sizes = LayerSizes()
+    cdef object sizes = LayerSizes.__new__(LayerSizes)  # empty: no __init__ to run
     cdef list identities = []
     cdef list by_reference = []
     cdef object image, part, layers, identity

@@ -366,7 +366,9 @@ cdef object IMAGE_DIGEST = Image.__dict__["digest"]
 # What Image keeps of its layers (model.trusted_image writes them through Image._keep).
 cdef object IMAGE_SIZES = Image.__dict__["_sizes"]
 cdef object IMAGE_LAYER_SET = Image.__dict__["_layer_set"]
-cdef object IMAGE_IDENTIFY = Image._identify  # the identities' slots, as Image makes them
+cdef str PSEUDO = PSEUDO_PREFIX
+cdef object IMAGE_KEYS = Image.__dict__["_keys"]
+cdef object IMAGE_PSEUDO = Image.__dict__["_pseudo"]
 cdef object LAYER_DIGEST = Layer.__dict__["digest"]
 cdef object LAYER_SIZE = Layer.__dict__["size"]
 cdef frozenset NO_LAYERS = frozenset()
@@ -466,7 +468,7 @@ cdef class PlainReader:
         cdef Py_ssize_t i, index
         cdef object layer, digest = self.digests[number], ref = self.refs[number]
         cdef object built = PyTuple_New(n)
-        cdef object sizes = LayerSizes()
+        cdef object sizes = LayerSizes.__new__(LayerSizes)  # empty: no __init__ to run
         for i in range(n):
             index = fastcatalog_image_layer(self.found, start + i)
             layer = self.made[index]
@@ -477,7 +479,7 @@ cdef class PlainReader:
         if n:
             layer_set = PyFrozenSet_New(sizes)
         else:
-            PyDict_SetItem(sizes, PSEUDO_PREFIX + (digest if digest is not None else ref), 0)
+            PyDict_SetItem(sizes, PSEUDO + (digest if digest is not None else ref), 0)
             layer_set = NO_LAYERS
         image = fastcatalog_alloc(Image)
         fastcatalog_set(IMAGE_REF, image, ref)
@@ -485,7 +487,14 @@ cdef class PlainReader:
         fastcatalog_set(IMAGE_DIGEST, image, digest)
         fastcatalog_set(IMAGE_SIZES, image, sizes)
         fastcatalog_set(IMAGE_LAYER_SET, image, layer_set)
-        IMAGE_IDENTIFY(image)
+        # Its identities, as Image._identify keeps them: a plain line's reference has
+        # no digest of its own, so they are the reference and the manifest digest.
+        if digest is None:
+            fastcatalog_set(IMAGE_KEYS, image, (ref,))
+            fastcatalog_set(IMAGE_PSEUDO, image, (PSEUDO + ref,))
+        else:
+            fastcatalog_set(IMAGE_KEYS, image, (ref, digest))
+            fastcatalog_set(IMAGE_PSEUDO, image, (PSEUDO + ref, PSEUDO + digest))
         return image
 
     cdef int fields(self, object doc, PyObject **ref, PyObject **layers, PyObject **digest,
