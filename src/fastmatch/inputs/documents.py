@@ -23,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import count, repeat
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -86,18 +87,20 @@ def label(obj: Mapping[str, Any]) -> str:
 class Located:
     """An object read from a file, with where it was read."""
 
-    __slots__ = ("_place", "obj")
+    __slots__ = ("_item", "_place", "obj")
 
-    def __init__(self, obj: object, place: str) -> None:
+    def __init__(self, obj: object, place: str, item: int = -1) -> None:
         self.obj = obj
-        self._place = place  # "deploy.yaml: document 2", "list.json: document 1: items[3]"
+        self._place = place  # "deploy.yaml: document 2", "list.json: document 1"
+        self._item = item  # its index in the List's items there, or -1
 
     @property
     def where(self) -> str:
         """``deploy.yaml: document 2 (Deployment web)``: the place, with the object's kind
         and name (worded when asked: most objects are never in a message)."""
         obj = self.obj
-        return f"{self._place} ({label(obj)})" if isinstance(obj, Mapping) else self._place
+        place = self._place if self._item < 0 else f"{self._place}: items[{self._item}]"
+        return f"{place} ({label(obj)})" if isinstance(obj, Mapping) else place
 
     def error(self, exc: FieldError | FastmatchError) -> InputFileError:
         """The user's error for ``exc`` raised while reading this object."""
@@ -228,6 +231,9 @@ def _documents(name: str) -> list[tuple[str, object]]:
         raise InputFileError(f"{shown}: not valid YAML: {_short(exc)}") from None
 
 
+_DICT = {dict}
+
+
 def _objects(doc: object, where: str) -> Iterator[Located]:
     """The objects of one document: itself, or a List's or an array's items."""
     if isinstance(doc, list):
@@ -243,12 +249,14 @@ def _objects(doc: object, where: str) -> Iterator[Located]:
             return
         if not isinstance(items, list):
             raise InputFileError(f"{where}: items: expected a list, got {type(items).__name__}")
-        for i, item in enumerate(items):
-            if type(item) is not dict and not isinstance(item, Mapping):
-                raise InputFileError(
-                    f"{where}: items[{i}]: expected an object, got {type(item).__name__}"
-                )
-            yield Located(item, f"{where}: items[{i}]")
+        if set(map(type, items)) - _DICT:  # told in one C pass: then the first is found
+            for i, item in enumerate(items):
+                if type(item) is not dict and not isinstance(item, Mapping):
+                    raise InputFileError(
+                        f"{where}: items[{i}]: expected an object, got {type(item).__name__}"
+                    )
+        # A cluster's List is ten thousand objects: each one's place is worded when asked.
+        yield from map(Located, items, repeat(where), count())
         return
     yield Located(doc, where)
 
