@@ -312,8 +312,11 @@ class ImageCache:
     retention_days: int | None = None
     # Derived from the images once (see _derive): the distinct layers with the
     # identities' pseudo-layers, their read-only view, the bytes, and the
-    # identities of the images listed by reference only.
-    _sizes: LayerSizes = field(init=False, repr=False, compare=False, hash=False)
+    # identities of the images listed by reference only.  A bulk reader (see
+    # inputs/_fastcaches.pyx) checks the layers and sums the bytes, and leaves the
+    # merged layers (None) to layer_sizes(), which few callers of a cluster's
+    # ten thousand caches ask for.
+    _sizes: LayerSizes | None = field(init=False, repr=False, compare=False, hash=False)
     _bytes: int = field(init=False, repr=False, compare=False, hash=False)
     _by_reference: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
 
@@ -430,7 +433,11 @@ class ImageCache:
         (size 0), so a pod image whose layers are unknown matches a cache that
         holds the same reference or digest.
         """
-        return self._sizes
+        sizes = self._sizes
+        if sizes is None:  # a bulk reader left it to be merged when first asked
+            self._derive()  # the same values again, and the merge
+            sizes = self._sizes
+        return sizes
 
     @property
     def bytes(self) -> int:

@@ -163,8 +163,10 @@ def test_caches_listing_one_list_share_its_images_and_what_they_derive() -> None
     objs = [_obj(n, [REFS[0], REFS[1]]) for n in "abc"]
     fast = _fast(objs)
     assert isinstance(fast, list)
-    assert fast[1].images is fast[0].images and fast[2].layer_sizes() is fast[0].layer_sizes()
+    assert fast[1].images is fast[0].images and fast[2].images is fast[0].images
+    assert fast[2].by_reference is fast[0].by_reference
     _same(fast, _careful(objs))
+    assert fast[0].layer_sizes() is fast[0].layer_sizes()  # made once, when first asked
 
 
 def test_the_documents_are_left_as_they_were() -> None:

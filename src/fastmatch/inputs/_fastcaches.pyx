@@ -19,10 +19,10 @@ The caches it makes are those the careful reader makes, field for field.
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_SetItem, PyDict_Update
+from cpython.dict cimport PyDict_GetItem, PyDict_Next
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyObject_Hash
 from cpython.ref cimport Py_INCREF
 from cpython.set cimport PyFrozenSet_New
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
@@ -40,7 +40,6 @@ from fastmatch.model import (
     MAX_SIZE_GIB,
     MIN_SIZE_GIB,
     ImageCache,
-    LayerSizes,
 )
 
 __all__ = ["PlainCaches"]
@@ -57,12 +56,76 @@ cdef extern from *:
     static int fastcaches_set(PyObject *descr, PyObject *obj, PyObject *value) {
         return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
     }
+    /* A cache's layers as they are merged, to check that a layer in two images has one
+       size and to sum its distinct layers' bytes without a dict: open addressing on
+       str's own (cached) hash, a slot in use when it holds this cache's stamp, so that
+       nothing is cleared between caches. */
+    typedef struct {
+        PyObject *key;  /* borrowed: the image's LayerSizes holds it */
+        Py_hash_t hash;
+        long long size;
+        unsigned long long stamp;
+    } fastcaches_slot;
+    typedef struct {
+        fastcaches_slot *slots;
+        size_t mask;  /* capacity - 1, a power of two */
+        unsigned long long stamp;
+    } fastcaches_merge;
+    /* Start merging a cache of at most n layers; -1 when memory ran out. */
+    static int fastcaches_merge_start(fastcaches_merge *m, Py_ssize_t n) {
+        size_t want = 16;
+        while (want < 2 * (size_t)n) want *= 2;
+        if (m->slots == NULL || m->mask + 1 < want) {
+            fastcaches_slot *grown = (fastcaches_slot *)PyMem_Calloc(want, sizeof(fastcaches_slot));
+            if (grown == NULL) return -1;
+            PyMem_Free(m->slots);
+            m->slots = grown;
+            m->mask = want - 1;
+        }
+        m->stamp += 1;
+        return 0;
+    }
+    /* Add a layer (a str key, its hash, its size): 1 when new, 0 when there already
+       with this size, 2 when there with another size, -1 on an error (raised). */
+    static int fastcaches_merge_add(fastcaches_merge *m, PyObject *key, Py_hash_t hash,
+                                    long long size) {
+        for (size_t at = (size_t)hash & m->mask;; at = (at + 1) & m->mask) {
+            fastcaches_slot *slot = &m->slots[at];
+            if (slot->stamp != m->stamp) {
+                slot->key = key;
+                slot->hash = hash;
+                slot->size = size;
+                slot->stamp = m->stamp;
+                return 1;
+            }
+            if (slot->key == key || (slot->hash == hash && PyUnicode_Compare(slot->key, key) == 0))
+                return slot->size == size ? 0 : 2;
+            if (PyErr_Occurred()) return -1;
+        }
+    }
+    static void fastcaches_merge_init(fastcaches_merge *m) {
+        m->slots = NULL;
+        m->mask = 0;
+        m->stamp = 0;
+    }
+    static void fastcaches_merge_free(fastcaches_merge *m) {
+        PyMem_Free(m->slots);
+        m->slots = NULL;
+    }
     /* Whether a str is Kubernetes' own time form: 20 characters, "T" at 10, "Z" last. */
     static int fastcaches_k8s_time(PyObject *text) {
         return PyUnicode_GET_LENGTH(text) == 20
             && PyUnicode_READ_CHAR(text, 10) == 'T' && PyUnicode_READ_CHAR(text, 19) == 'Z';
     }
     """
+    ctypedef struct fastcaches_merge:
+        size_t mask
+        unsigned long long stamp
+    void fastcaches_merge_init(fastcaches_merge *m)
+    int fastcaches_merge_start(fastcaches_merge *m, Py_ssize_t n)
+    int fastcaches_merge_add(fastcaches_merge *m, PyObject *key, Py_hash_t hash,
+                             long long size) except -1
+    void fastcaches_merge_free(fastcaches_merge *m)
     object fastcaches_alloc(object type)
     int fastcaches_set(object descr, object obj, object value) except -1
     bint fastcaches_k8s_time(object text)
@@ -138,6 +201,13 @@ cdef class PlainCaches:
     cdef str managed_key
     cdef object managed_value
     cdef str prefix
+    cdef fastcaches_merge merge
+
+    def __cinit__(self) -> None:
+        fastcaches_merge_init(&self.merge)
+
+    def __dealloc__(self) -> None:
+        fastcaches_merge_free(&self.merge)
 
     def __init__(self, sets, dict phases, preparing, tuple managed_by, str prefix) -> None:
         self.sets = sets
@@ -174,6 +244,54 @@ cdef class PlainCaches:
                 return i
             # else another kind: skipped, as the careful reader skips it
         return n
+
+    cdef bint derive(self, object cache, tuple images) except -1:
+        """Write what ``ImageCache._derive`` derives from ``images`` into ``cache``: its
+        bytes and the identities it lists by reference only, its layers checked to have
+        one size each, and its merged layers left for ``layer_sizes()`` to make when
+        asked; ``False`` for the careful reader to do it (a layer listed twice, or with
+        two sizes, which it words)."""
+        cdef list by_reference = []
+        cdef object image, part, layers
+        cdef PyObject *key
+        cdef PyObject *value
+        cdef Py_ssize_t pos, n = 0, known = 0
+        cdef long long total = 0, size
+        cdef int overflow = 0, added
+        for image in images:
+            layers = image.layers
+            if not layers:
+                by_reference.extend(image._keys)
+                continue
+            part = image._sizes
+            if len(part) != len(layers):
+                return False  # a layer twice in one image
+            n += len(part)
+            known += 1
+        if known > 1 and fastcaches_merge_start(&self.merge, n) < 0:
+            raise MemoryError()
+        for image in images:
+            if not image.layers:
+                continue
+            pos = 0
+            while PyDict_Next(image._sizes, &pos, &key, &value):
+                if type(<object>value) is not int or type(<object>key) is not str:
+                    return False
+                size = PyLong_AsLongLongAndOverflow(<object>value, &overflow)
+                if overflow or size < 0 or size > MAX_BYTES - total:
+                    return False  # the careful reader sums it in Python
+                if known > 1:
+                    added = fastcaches_merge_add(&self.merge, key, PyObject_Hash(<object>key),
+                                                 size)
+                    if added == 2:
+                        return False  # one layer, two sizes
+                    if added == 0:
+                        continue  # in an earlier image of the cache
+                total += size
+        fastcaches_set(CACHE_SIZES, cache, None)
+        fastcaches_set(CACHE_BYTES, cache, total)
+        fastcaches_set(CACHE_BY_REFERENCE, cache, PyFrozenSet_New(by_reference))
+        return True
 
     cdef object images(self, list refs):
         """The images of a list of references not read before (as the careful reader's
@@ -291,70 +409,8 @@ cdef class PlainCaches:
             fastcaches_set(CACHE_SIZES, cache, (<object>like)._sizes)
             fastcaches_set(CACHE_BYTES, cache, (<object>like)._bytes)
             fastcaches_set(CACHE_BY_REFERENCE, cache, (<object>like)._by_reference)
-        elif not derive(cache, images):
+        elif not self.derive(cache, <tuple>images):
             return None  # a layer listed with two sizes: the careful reader words it
         if known is None:
             self.sets.remember(refs, images, cache)
         return cache
-
-
-cdef bint derive(object cache, tuple images) except -1:
-    """Write what ``ImageCache._derive`` derives from ``images`` into ``cache``: the same
-    dict, in the same order, its bytes and the identities listed by reference only;
-    ``False`` when a layer is listed twice (the careful reader's walk words it, or takes
-    it when its sizes agree)."""
-    cdef object sizes = LayerSizes.__new__(LayerSizes)  # empty: no __init__ to run
-    cdef list identities = []
-    cdef list by_reference = []
-    cdef object image, part, layers, identity
-    cdef PyObject *key
-    cdef PyObject *value
-    cdef PyObject *seen
-    cdef Py_ssize_t pos
-    cdef long long total = 0
-    cdef bint first = True
-    for image in images:
-        identities.extend(image._pseudo)
-        layers = image.layers
-        if not layers:
-            by_reference.extend(image._keys)
-            continue
-        part = image._sizes
-        if len(part) != len(layers):
-            return False  # a layer twice in one image
-        if first:  # LayerSizes refuses update(); the dict API fills it (a copy, in C)
-            PyDict_Update(sizes, part)
-            first = False
-            pos = 0
-            while PyDict_Next(part, &pos, &key, &value):
-                total = add(total, <object>value)
-            continue
-        # The next image's layers: the new ones added in order, each one already in
-        # the cache checked to have one size.
-        pos = 0
-        while PyDict_Next(part, &pos, &key, &value):
-            seen = PyDict_GetItem(sizes, <object>key)
-            if seen == NULL:
-                PyDict_SetItem(sizes, <object>key, <object>value)
-                total = add(total, <object>value)
-            elif seen != value and <object>seen != <object>value:
-                return False
-    for identity in identities:  # pseudo-layers, of size 0: never a layer's digest
-        PyDict_SetItem(sizes, identity, 0)
-    fastcaches_set(CACHE_SIZES, cache, sizes)
-    fastcaches_set(CACHE_BYTES, cache, total if total >= 0 else sum(sizes.values()))
-    fastcaches_set(CACHE_BY_REFERENCE, cache, PyFrozenSet_New(by_reference))
-    return True
-
-
-cdef inline long long add(long long total, object size) noexcept:
-    """``total`` plus a layer's size (an ``int`` from 0 to 2**50), or -1 from the first
-    that is not one or would take the sum past ``MAX_BYTES`` (then Python sums them)."""
-    cdef int overflow = 0
-    cdef long long n
-    if total < 0 or type(size) is not int:
-        return -1
-    n = PyLong_AsLongLongAndOverflow(size, &overflow)
-    if overflow or n < 0 or n > MAX_BYTES - total:
-        return -1
-    return total + n
