@@ -437,6 +437,7 @@ class ImageCache:
         if sizes is None:  # a bulk reader left it to be merged when first asked
             self._derive()  # the same values again, and the merge
             sizes = self._sizes
+            assert sizes is not None
         return sizes
 
     @property
