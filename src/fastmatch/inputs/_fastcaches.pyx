@@ -39,6 +39,7 @@ from fastmatch.model import (
     MAX_IMAGES_PER_CACHE,
     MAX_SIZE_GIB,
     MIN_SIZE_GIB,
+    Image,
     ImageCache,
 )
 
@@ -112,6 +113,11 @@ cdef extern from *:
         PyMem_Free(m->slots);
         m->slots = NULL;
     }
+    /* Read a slot through its member descriptor (borrowed by the caller as a new
+       reference): getattr without the attribute lookup. */
+    static PyObject *fastcaches_slot_of(PyObject *descr, PyObject *obj) {
+        return Py_TYPE(descr)->tp_descr_get(descr, obj, (PyObject *)Py_TYPE(obj));
+    }
     /* Whether a str is Kubernetes' own time form: 20 characters, "T" at 10, "Z" last. */
     static int fastcaches_k8s_time(PyObject *text) {
         return PyUnicode_GET_LENGTH(text) == 20
@@ -126,6 +132,7 @@ cdef extern from *:
     int fastcaches_merge_add(fastcaches_merge *m, PyObject *key, Py_hash_t hash,
                              long long size) except -1
     void fastcaches_merge_free(fastcaches_merge *m)
+    object fastcaches_slot_of(object descr, object obj)
     object fastcaches_alloc(object type)
     int fastcaches_set(object descr, object obj, object value) except -1
     bint fastcaches_k8s_time(object text)
@@ -146,6 +153,11 @@ cdef object CACHE_RETENTION_DAYS = ImageCache.__dict__["retention_days"]
 cdef object CACHE_SIZES = ImageCache.__dict__["_sizes"]
 cdef object CACHE_BYTES = ImageCache.__dict__["_bytes"]
 cdef object CACHE_BY_REFERENCE = ImageCache.__dict__["_by_reference"]
+
+# The slots of Image a cache's derived fields are made of.
+cdef object IMAGE_LAYERS = Image.__dict__["layers"]
+cdef object IMAGE_SIZES = Image.__dict__["_sizes"]
+cdef object IMAGE_KEYS = Image.__dict__["_keys"]
 
 cdef object FROM_ISO = datetime.fromisoformat
 cdef object DEFAULT_SIZE = 20  # what the careful reader takes for a missing size
@@ -255,26 +267,28 @@ cdef class PlainCaches:
         cdef object image, part, layers
         cdef PyObject *key
         cdef PyObject *value
-        cdef Py_ssize_t pos, n = 0, known = 0
+        cdef Py_ssize_t pos, i, n = 0, known = 0
         cdef long long total = 0, size
         cdef int overflow = 0, added
+        cdef list parts = []  # the layer sizes of the images whose layers are known
         for image in images:
-            layers = image.layers
+            if type(image) is not Image:
+                return False
+            layers = fastcaches_slot_of(IMAGE_LAYERS, image)
             if not layers:
-                by_reference.extend(image._keys)
+                by_reference.extend(fastcaches_slot_of(IMAGE_KEYS, image))
                 continue
-            part = image._sizes
+            part = fastcaches_slot_of(IMAGE_SIZES, image)
             if len(part) != len(layers):
                 return False  # a layer twice in one image
             n += len(part)
-            known += 1
+            parts.append(part)
+        known = len(parts)
         if known > 1 and fastcaches_merge_start(&self.merge, n) < 0:
             raise MemoryError()
-        for image in images:
-            if not image.layers:
-                continue
+        for i in range(known):
             pos = 0
-            while PyDict_Next(image._sizes, &pos, &key, &value):
+            while PyDict_Next(parts[i], &pos, &key, &value):
                 if type(<object>value) is not int or type(<object>key) is not str:
                     return False
                 size = PyLong_AsLongLongAndOverflow(<object>value, &overflow)
