@@ -395,7 +395,9 @@ cdef class PlainReader:
     cdef object plain_platform
     cdef dict platforms  # spelling -> canonical platform, or None: not plain
     # Each distinct layer made once: found by its digest's text in ``found`` (which
-    # views the text of the digests ``made`` holds), by index; with its size's int.
+    # views the text of the digests ``made_digests`` holds), by index; with its size's
+    # int.  Its Layer (``made``) is made with the first image made that lists it: a
+    # cluster looks up half of a catalog's images, or fewer.
     cdef fastcatalog_layers *found
     cdef list made
     cdef list made_digests  # their digests, whose hashes str has already computed
@@ -472,6 +474,11 @@ cdef class PlainReader:
         for i in range(n):
             index = fastcatalog_image_layer(self.found, start + i)
             layer = self.made[index]
+            if layer is None:  # the first image made that lists it
+                layer = fastcatalog_alloc(Layer)
+                fastcatalog_set(LAYER_DIGEST, layer, self.made_digests[index])
+                fastcatalog_set(LAYER_SIZE, layer, self.made_sizes[index])
+                self.made[index] = layer
             # LayerSizes refuses item assignment; the dict API is how its maker fills it.
             PyDict_SetItem(sizes, self.made_digests[index], self.made_sizes[index])
             Py_INCREF(layer)
@@ -563,7 +570,7 @@ cdef class PlainReader:
         cdef int overflow, listed
         cdef long long value
         cdef object ref, normalized, name, digest, platform, raw
-        cdef object entry, layer_digest, size, layer, by_platform
+        cdef object entry, layer_digest, size, by_platform
         cdef list layers
         if type(doc) is not dict or not self.fields(doc, &p_ref, &p_layers, &p_digest,
                                                     &p_platform):
@@ -634,14 +641,11 @@ cdef class PlainReader:
                 if at < 0 and not fastcatalog_sha256(text, length):
                     fastcatalog_layers_drop(self.found, mark)
                     return False
-                layer = fastcatalog_alloc(Layer)
-                fastcatalog_set(LAYER_DIGEST, layer, layer_digest)
-                fastcatalog_set(LAYER_SIZE, layer, size)
                 # The first size a digest is met with is the one found by its text.
                 index = fastcatalog_layers_add(self.found, text, value, at < 0)
                 if index < 0:
                     raise MemoryError()
-                self.made.append(layer)
+                self.made.append(None)  # its Layer is made with the first image made
                 self.made_digests.append(layer_digest)
                 self.made_sizes.append(size)
                 if at < 0:
