@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from fastmatch.errors import FastmatchError, InputFileError
@@ -67,6 +68,8 @@ KIND = "ImageCache"
 MANAGED_BY = ("app.kubernetes.io/managed-by", "fastmatch")  # the label the webhook sets
 
 _PHASES = {phase.value: phase for phase in Phase}
+_FIRST = itemgetter(0)
+_ID = attrgetter("id")
 _PHASE_NAMES = ", ".join(_PHASES)
 
 
@@ -414,6 +417,10 @@ def unique_caches(found: Iterable[tuple[ImageCache, Located | str]]) -> list[Ima
     """The caches of ``found`` (each with where it was read, as :func:`caches_from` gives
     them), refusing a second cache under one id: an
     :class:`~fastmatch.errors.InputFileError` naming both places."""
+    found = found if type(found) is list else list(found)
+    caches = list(map(_FIRST, found))
+    if len(set(map(_ID, caches))) == len(caches):  # told in C: the common case
+        return caches
     seen: dict[str, Located | str] = {}
     caches = []
     for cache, place in found:
