@@ -6,6 +6,7 @@ for word as the careful reader does."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -296,3 +297,18 @@ def test_a_mapping_that_is_not_a_dict_is_read_carefully() -> None:
     obj: Mapping[str, Any] = _Mapping(_workload())
     got = requests_from(_located([obj]), ImageReader(CATALOG))
     assert [r.name for r in got] == ["web-0", "web-1"]
+
+
+def test_objects_of_several_documents_read_alike() -> None:
+    # json.loads makes one key object per name and document: objects of two documents,
+    # interleaved, and an object made here (whose keys are Python's own), read alike.
+    one = json.loads(json.dumps([_workload(name=f"a{i}") for i in range(3)] + [
+        {"metadata": {}}]))
+    two = json.loads(json.dumps([_workload(name=f"b{i}", **{
+        f"{T}spec__nodeSelector": {"kubernetes.io/arch": "arm64"},
+        f"{T}metadata__annotations": {PERFECT_MATCH: "true"}}) for i in range(3)]))
+    objects = [one[3], one[0], two[0], _workload(name="c"), one[1], two[1], two[2], one[2]]
+    _assert_same(objects)
+    got = _read(objects)
+    assert not isinstance(got, str)
+    assert [r.name for r in got][::2] == ["a0-0", "b0-0", "c-0", "a1-0", "b1-0", "b2-0", "a2-0"]

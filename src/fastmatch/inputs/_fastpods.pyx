@@ -14,6 +14,10 @@ makes (its ``_Shared`` and request types, its policy objects, the image reader's
 images); it hands any other object, and any object whose reading raises, to the
 careful reader, which reads it from the start and words the error.  Nothing here
 raises on bad input: refusing an object is how it says "not plain".
+
+``json.loads`` makes one str per key name and document: a field is looked up with the
+document's own key object (learned from the first object of each document), which a
+dict finds by identity, without comparing text.
 """
 
 cimport cython
@@ -55,13 +59,82 @@ cdef extern from *:
 cdef object NOT_PLAIN = object()  # what a reading returns for the careful reader
 cdef tuple NO_VALUES = (None,) * len(ANNOTATIONS)  # no ECI annotation set
 cdef dict NO_FIELDS = {}  # absent metadata; never written
-cdef tuple GROUPS = ("initContainers", "containers")  # not ephemeralContainers
+
+# The keys read, by number: the ECI annotations (0 to len(ANNOTATIONS) - 1), then these.
+cdef tuple FIELDS = ANNOTATIONS + (
+    "kind", "metadata", "name", "generateName", "namespace", "spec", "jobTemplate",
+    "template", "replicas", "annotations", "nodeSelector", "initContainers", "containers",
+    "image", "kubernetes.io/arch", "beta.kubernetes.io/arch", "kubernetes.io/os",
+    "beta.kubernetes.io/os")
+cdef Py_ssize_t N_ANNOTATIONS = len(ANNOTATIONS)
+cdef enum:
+    K_KIND = 7  # len(ANNOTATIONS): checked when the module loads
+    K_METADATA
+    K_NAME
+    K_GENERATE_NAME
+    K_NAMESPACE
+    K_SPEC
+    K_JOB_TEMPLATE
+    K_TEMPLATE
+    K_REPLICAS
+    K_ANNOTATIONS
+    K_NODE_SELECTOR
+    K_INIT_CONTAINERS  # then K_CONTAINERS: the groups read (not ephemeralContainers)
+    K_CONTAINERS
+    K_IMAGE
+    K_ARCH
+    K_BETA_ARCH
+    K_OS
+    K_BETA_OS
+assert FIELDS[K_KIND] == "kind" and FIELDS[K_BETA_OS] == "beta.kubernetes.io/os"
+cdef dict FIELD_NUMBERS = {key: number for number, key in enumerate(FIELDS)}
+
+# How each kind read is read.
+cdef enum:
+    POD
+    REPLICATED  # spec.template, spec.replicas pods
+    SINGLE  # spec.template, one pod
+    CRON_JOB  # spec.jobTemplate.spec.template, one pod
+    POD_TEMPLATE  # template, one pod
 
 
-cdef inline object get(dict d, str key):
+cdef inline object get(dict d, object key):
     """``d.get(key)``."""
     cdef PyObject *found = PyDict_GetItemWithError(d, key)
     return None if found == NULL else <object>found
+
+
+cdef int learn(list keys, object value, int depth) except -1:
+    """Take the key objects of the fields read from ``value`` (an object's dicts and
+    lists, ``depth`` levels down) in place of those in ``keys``."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *key
+    cdef PyObject *item
+    cdef PyObject *number
+    if depth == 0:
+        return 0
+    if type(value) is list:
+        for element in <list>value:
+            learn(keys, element, depth - 1)
+    elif type(value) is dict:
+        while PyDict_Next(value, &pos, &key, &item):
+            if type(<object>key) is str:
+                number = PyDict_GetItemWithError(FIELD_NUMBERS, <object>key)
+                if number != NULL:
+                    keys[<Py_ssize_t><object>number] = <object>key
+            learn(keys, <object>item, depth - 1)
+    return 0
+
+
+cdef inline bint has_key(dict d, object key) noexcept:
+    """Whether ``d`` holds this very key object (not an equal one)."""
+    cdef Py_ssize_t pos = 0
+    cdef PyObject *found
+    cdef PyObject *value
+    while PyDict_Next(d, &pos, &found, &value):
+        if found == <PyObject *>key:
+            return True
+    return False
 
 
 cdef inline bint all_strings(dict d) noexcept:
@@ -75,9 +148,9 @@ cdef inline bint all_strings(dict d) noexcept:
     return True
 
 
-cdef inline object namespace_of(dict meta):
+cdef inline object namespace_of(dict meta, list keys):
     """``metadata.namespace``, ``default`` when unset; ``None`` when not plain."""
-    cdef object ns = get(meta, "namespace")
+    cdef object ns = get(meta, keys[K_NAMESPACE])
     if ns is None:
         return "default"
     if type(ns) is not str:
@@ -89,16 +162,22 @@ cdef inline object namespace_of(dict meta):
 @cython.auto_pickle(False)  # used where it is made
 cdef class _Reading:
     """One read's state: the image reader's ``image`` and what it gave, by reference
-    (with the platform when one is asked), and the policy of a pod that asks nothing."""
+    (with the platform when one is asked); the policies given, by annotation values
+    (for pods that ask no platform), and that of a pod that asks nothing; the key
+    objects of the fields, by number."""
 
     cdef object image
     cdef dict images
+    cdef dict policies
     cdef object plain_policy
+    cdef list keys
 
     def __init__(self, image) -> None:
         self.image = image
         self.images = {}
+        self.policies = {}
         self.plain_policy = None
+        self.keys = list(FIELDS)
 
 
 @cython.final
@@ -114,7 +193,7 @@ cdef class PlainWorkloads:
     """
 
     cdef object shared, request, policy, name_slot, shared_slot
-    cdef frozenset replicated, single
+    cdef dict kinds  # kind -> how it is read (POD, REPLICATED...)
     cdef long long max_replicas
 
     def __init__(self, shared, request, fields, policy, frozenset replicated,
@@ -124,8 +203,13 @@ cdef class PlainWorkloads:
         self.name_slot = fields.__dict__["name"]
         self.shared_slot = fields.__dict__["_shared"]
         self.policy = policy
-        self.replicated = replicated
-        self.single = single
+        self.kinds = {"Pod": POD}
+        for kind in replicated:
+            self.kinds[kind] = REPLICATED
+        for kind in single:
+            self.kinds[kind] = SINGLE
+        self.kinds["CronJob"] = CRON_JOB
+        self.kinds["PodTemplate"] = POD_TEMPLATE
         self.max_replicas = max_replicas
 
     def runs(self, found, image, careful):
@@ -190,36 +274,43 @@ cdef class PlainWorkloads:
         """The run of ``obj`` (its count in ``count``), ``None`` when it makes no pod, or
         ``NOT_PLAIN``."""
         cdef dict d, meta, spec
+        cdef list keys = reading.keys
         cdef object kind, name, ns, value, template, first
+        cdef PyObject *code
         cdef long long replicas = 1
-        cdef int overflow = 0
-        cdef bint replicated
+        cdef int overflow = 0, how
         if type(obj) is not dict:
             return NOT_PLAIN
         d = <dict>obj
-        kind = get(d, "kind")
+        if not has_key(d, keys[K_KIND]):  # another document's keys (or no kind)
+            learn(keys, d, 8)
+        kind = get(d, keys[K_KIND])
         if type(kind) is not str:
             return NOT_PLAIN
-        value = get(d, "metadata")
-        if kind == "Pod":
+        code = PyDict_GetItemWithError(self.kinds, kind)
+        if code == NULL:
+            return None  # not a pod or workload: skipped
+        how = <int><object>code
+        value = get(d, keys[K_METADATA])
+        if how == POD:
             if value is None:
                 meta = NO_FIELDS
             elif type(value) is dict:
                 meta = <dict>value
             else:
                 return NOT_PLAIN
-            name = get(meta, "name")
+            name = get(meta, keys[K_NAME])
             if type(name) is str and name:
                 pass
             elif name is None or (type(name) is str):
-                name = get(meta, "generateName")
+                name = get(meta, keys[K_GENERATE_NAME])
                 if name is None:
                     name = ""
                 elif type(name) is not str:
                     return NOT_PLAIN
             else:
                 return NOT_PLAIN
-            ns = namespace_of(meta)
+            ns = namespace_of(meta, keys)
             if ns is None:
                 return NOT_PLAIN
             first = self.pod(d, reading, name, ns, "")
@@ -227,39 +318,36 @@ cdef class PlainWorkloads:
                 return NOT_PLAIN
             count[0] = 1
             return (first, 1, None)
-        replicated = kind in self.replicated
-        if not replicated and kind not in self.single:
-            return None  # not a pod or workload: skipped
         if type(value) is not dict:
             return NOT_PLAIN
         meta = <dict>value
-        name = get(meta, "name")
+        name = get(meta, keys[K_NAME])
         if not (type(name) is str and name):
             if name is not None and type(name) is not str:
                 return NOT_PLAIN
-            name = get(meta, "generateName")
+            name = get(meta, keys[K_GENERATE_NAME])
             if not (type(name) is str and name):
                 return NOT_PLAIN
-        ns = namespace_of(meta)
+        ns = namespace_of(meta, keys)
         if ns is None:
             return NOT_PLAIN
-        value = get(d, "spec")
+        value = get(d, keys[K_SPEC])
         if type(value) is not dict:
             return NOT_PLAIN
         spec = <dict>value
-        if kind == "CronJob":
-            value = get(spec, "jobTemplate")
+        if how == CRON_JOB:
+            value = get(spec, keys[K_JOB_TEMPLATE])
             if type(value) is not dict:
                 return NOT_PLAIN
-            value = get(<dict>value, "spec")
+            value = get(<dict>value, keys[K_SPEC])
             if type(value) is not dict:
                 return NOT_PLAIN
             spec = <dict>value
-        template = get(d, "template") if kind == "PodTemplate" else get(spec, "template")
+        template = get(d if how == POD_TEMPLATE else spec, keys[K_TEMPLATE])
         if type(template) is not dict:
             return NOT_PLAIN
-        if replicated:
-            value = get(spec, "replicas")
+        if how == REPLICATED:
+            value = get(spec, keys[K_REPLICAS])
             if value is not None:
                 if type(value) is not int:
                     return NOT_PLAIN
@@ -268,12 +356,13 @@ cdef class PlainWorkloads:
                     return NOT_PLAIN
             if replicas == 0:
                 return None
-        first = self.pod(<dict>template, reading, f"{name}-0" if replicated else name, ns,
-                         f"{kind} {name}")
+            first = self.pod(<dict>template, reading, f"{name}-0", ns, f"{kind} {name}")
+        else:
+            first = self.pod(<dict>template, reading, name, ns, f"{kind} {name}")
         if first is NOT_PLAIN:
             return NOT_PLAIN
         count[0] = <Py_ssize_t>replicas
-        return (first, replicas, name if replicated else None)
+        return (first, replicas, name if how == REPLICATED else None)
 
     cdef object pod(self, dict template, _Reading reading, object name, object namespace,
                     object workload):
@@ -283,13 +372,14 @@ cdef class PlainWorkloads:
         cdef object value, arch = None, os = None, platform = None, ref, image, key
         cdef object policy, values, containers, container, shared, request, seen
         cdef PyObject *found
-        cdef list images = []
+        cdef list images = [], keys = reading.keys
         cdef Py_ssize_t i
-        value = get(template, "metadata")
+        cdef int group
+        value = get(template, keys[K_METADATA])
         if value is None:
             annotations = None
         elif type(value) is dict:
-            value = get(<dict>value, "annotations")
+            value = get(<dict>value, keys[K_ANNOTATIONS])
             if value is None:
                 annotations = None
             elif type(value) is dict and all_strings(<dict>value):
@@ -298,27 +388,27 @@ cdef class PlainWorkloads:
                 return NOT_PLAIN
         else:
             return NOT_PLAIN
-        value = get(template, "spec")
+        value = get(template, keys[K_SPEC])
         if type(value) is not dict:
             return NOT_PLAIN
         spec = <dict>value
-        value = get(spec, "nodeSelector")
+        value = get(spec, keys[K_NODE_SELECTOR])
         if value is not None:
             if type(value) is not dict or not all_strings(<dict>value):
                 return NOT_PLAIN
             selector = <dict>value
             if selector:
-                arch = get(selector, "kubernetes.io/arch")
+                arch = get(selector, keys[K_ARCH])
                 if arch is None:
-                    arch = get(selector, "beta.kubernetes.io/arch")
-                os = get(selector, "kubernetes.io/os")
+                    arch = get(selector, keys[K_BETA_ARCH])
+                os = get(selector, keys[K_OS])
                 if os is None:
-                    os = get(selector, "beta.kubernetes.io/os")
+                    os = get(selector, keys[K_BETA_OS])
                 arch, os = normalize_arch(arch), normalize_os(os)
                 if arch is not None:
                     platform = f"{os or 'linux'}/{arch}"
-        for group in GROUPS:
-            containers = get(spec, group)
+        for group in range(K_INIT_CONTAINERS, K_CONTAINERS + 1):
+            containers = get(spec, keys[group])
             if containers is None:
                 continue
             if type(containers) is not list:
@@ -326,7 +416,7 @@ cdef class PlainWorkloads:
             for container in <list>containers:
                 if type(container) is not dict:
                     return NOT_PLAIN
-                ref = get(<dict>container, "image")
+                ref = get(<dict>container, keys[K_IMAGE])
                 if type(ref) is not str:
                     return NOT_PLAIN
                 key = ref if platform is None else (ref, platform)
@@ -347,15 +437,22 @@ cdef class PlainWorkloads:
         if annotations is None or not annotations:
             values = NO_VALUES
         else:
-            values = PyTuple_New(len(ANNOTATIONS))
-            for i in range(len(ANNOTATIONS)):
-                value = get(annotations, ANNOTATIONS[i])
+            values = PyTuple_New(N_ANNOTATIONS)
+            for i in range(N_ANNOTATIONS):
+                value = get(annotations, keys[i])
                 Py_INCREF(value)
                 PyTuple_SET_ITEM(values, i, value)
-        if values is NO_VALUES and arch is None and os is None:
+        if values is NO_VALUES and arch is None and os is None:  # most pods: no hashing
             if reading.plain_policy is None:
                 reading.plain_policy = self.policy(NO_VALUES, None, None)
             policy = reading.plain_policy
+        elif arch is None and os is None:
+            found = PyDict_GetItemWithError(reading.policies, values)
+            if found == NULL:
+                policy = self.policy(values, None, None)
+                reading.policies[values] = policy
+            else:
+                policy = <object>found
         else:
             policy = self.policy(values, arch, os)
         shared = fastpods_alloc(self.shared, 8)
