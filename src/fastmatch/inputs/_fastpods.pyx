@@ -206,10 +206,9 @@ cdef class PlainWorkloads:
         self.kinds = {"Pod": POD}
         for kind in replicated:
             self.kinds[kind] = REPLICATED
-        for kind in single:
-            self.kinds[kind] = SINGLE
-        self.kinds["CronJob"] = CRON_JOB
-        self.kinds["PodTemplate"] = POD_TEMPLATE
+        for kind in single:  # two of them keep their pod template elsewhere
+            self.kinds[kind] = (CRON_JOB if kind == "CronJob" else
+                                POD_TEMPLATE if kind == "PodTemplate" else SINGLE)
         self.max_replicas = max_replicas
 
     def runs(self, found, image, careful):
@@ -283,7 +282,7 @@ cdef class PlainWorkloads:
             return NOT_PLAIN
         d = <dict>obj
         if not has_key(d, keys[K_KIND]):  # another document's keys (or no kind)
-            learn(keys, d, 8)
+            learn(keys, d, 8)  # deep enough for a CronJob's containers' images
         kind = get(d, keys[K_KIND])
         if type(kind) is not str:
             return NOT_PLAIN
