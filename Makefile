@@ -31,9 +31,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/fastmatch
 	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd src/fastmatch/*.pxi \
-	    src/fastmatch/inputs/_fastcatalog.pyx src/fastmatch/inputs/_fastcaches.pyx bench/*.pyx
+	    src/fastmatch/inputs/_fastcatalog.pyx src/fastmatch/inputs/_fastcaches.pyx \
+	    src/fastmatch/inputs/_fastpods.pyx bench/*.pyx
 	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch.inputs._fastcatalog \
-	    fastmatch.inputs._fastcaches
+	    fastmatch.inputs._fastcaches fastmatch.inputs._fastpods
 	$(BIN)/lint-imports
 
 pytest: $(STAMP) system-deps

@@ -1,6 +1,6 @@
 """Build the compiled core, ``fastmatch._core``, and the readers' fast paths,
-``fastmatch.inputs._fastcatalog`` (catalog lines) and ``fastmatch.inputs._fastcaches``
-(ImageCache objects).
+``fastmatch.inputs._fastcatalog`` (catalog lines), ``fastmatch.inputs._fastcaches``
+(ImageCache objects) and ``fastmatch.inputs._fastpods`` (pods and workloads).
 
 Compiler directives are set once here for the whole build.  Set
 ``FASTMATCH_DEBUG=1`` in the environment to turn bounds, wraparound and
@@ -56,6 +56,12 @@ extensions = [
     Extension(
         "fastmatch.inputs._fastcaches",
         ["src/fastmatch/inputs/_fastcaches.pyx"],
+        extra_compile_args=compile_args,
+    ),
+    # The plain pods and workloads (fastmatch.inputs.pods's fast path).
+    Extension(
+        "fastmatch.inputs._fastpods",
+        ["src/fastmatch/inputs/_fastpods.pyx"],
         extra_compile_args=compile_args,
     ),
 ]

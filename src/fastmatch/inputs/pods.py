@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from fastmatch.errors import FastmatchError, InputFileError, ValidationError
+from fastmatch.inputs._fastpods import PlainWorkloads
 from fastmatch.inputs.documents import (
     FieldError,
     Located,
@@ -457,6 +458,14 @@ class PodRequests(Sequence[PodRequest]):
                 self._runs.append(run)
                 self._ends.append(total)
 
+    @classmethod
+    def _of(cls, runs: list[_Run], ends: list[int]) -> PodRequests:
+        """The requests of these runs (none empty) and their ends, as they are."""
+        requests = cls.__new__(cls)
+        requests._runs = runs
+        requests._ends = ends
+        return requests
+
     def runs(self) -> list[tuple[PodRequest, int]]:
         """Each workload's first request and its number of pods, in order."""
         return [(first, count) for first, count, _ in self._runs]
@@ -532,6 +541,8 @@ def workload_lists(
     run's images, policy, number of pods and first pod's name.  Workloads of the same
     images share one list (a reader gives one image object per reference), so that
     ``match_many`` scores them once when they share their policy object too."""
+    if isinstance(requests, PodRequests):
+        return _PLAIN.lists(requests._runs)
     pods: list[list[Image]] = []
     policies: list[MatchPolicy] = []
     counts: list[int] = []
@@ -608,17 +619,23 @@ def requests_from(
 ) -> PodRequests:
     """The requests of objects read from files (other kinds skipped), in order, as runs
     of replicas (one object per workload, each replica's made when asked for)."""
-    runs: list[_Run] = []
-    for located in found:
+
+    def careful(located: Located) -> _Run | None:
         obj = located.obj
         assert type(obj) is dict or isinstance(obj, Mapping)
         try:
-            run = _run(obj, reader, profile, namespaces)
+            return _run(obj, reader, profile, namespaces)
         except FieldError as exc:
             raise located.error(exc) from None
-        if run is not None:
-            runs.append(run)
-    return PodRequests(runs)
+
+    if profile is not None:  # the eci-profile's annotations: the careful reader's alone
+        return PodRequests(run for run in map(careful, found) if run is not None)
+    return PodRequests._of(*_PLAIN.runs(found, reader.image, careful))
+
+
+# Plain objects (most of a cluster's) read in C, into what the careful reader above makes.
+_PLAIN = PlainWorkloads(_Shared, PodRequest, _Fields, _policy, REPLICATED_KINDS, SINGLE_KINDS,
+                        _MAX_REPLICAS)
 
 
 def read_pods(
