@@ -74,6 +74,17 @@ def test_replicas_run_together_and_share_their_images_and_policy() -> None:
                for r in requests[:3])
 
 
+def test_caches_and_pods_listing_one_reference_share_its_image(tmp_path: Path) -> None:
+    (tmp_path / "caches.json").write_text(json.dumps(CACHES))
+    (tmp_path / "pods.json").write_text(json.dumps(PODS[0]))
+    for files in (cluster_from_documents([CACHES], PODS, catalog=CATALOG, now=NOW),
+                  read_cluster([tmp_path / "caches.json"], [tmp_path / "pods.json"],
+                               catalog=CATALOG, now=NOW)):
+        web, kv = files.caches
+        assert files.requests[0].images[0] is web.images[0]  # nginx:1.25, looked up once
+        assert files.requests[3].images == (kv.images[0], web.images[0])
+
+
 def test_bad_documents_are_named_by_document_and_field() -> None:
     bad = _deployment("web", 1, ["Nginx"])
     with pytest.raises(InputFileError, match=r"^pods: document 2: items\[0\] \(Deployment "

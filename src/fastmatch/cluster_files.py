@@ -26,7 +26,6 @@ from fastmatch.inputs import (
     LayerSource,
     Located,
     PodRequest,
-    read_caches,
     read_namespaces,
     read_objects,
     read_profile,
@@ -99,11 +98,14 @@ def read_cluster(
     :class:`~fastmatch.errors.FastmatchError` on bad input, naming the file, the
     document and the field."""
     at = now if now is not None else utcnow()
+    # One reader for the caches and the pods: a reference both list is looked up once,
+    # and gives both one image object.
+    reader = ImageReader(catalog)
     with bulk():
-        found_caches = read_caches(caches, catalog=catalog, now=at)
+        found_caches = unique_caches(caches_from(read_objects(caches), reader, at))
         eci_profile = read_profile(profile) if profile is not None else None
         labels = read_namespaces(namespaces) if namespaces is not None else None
-        requests = requests_from(read_objects(pods), ImageReader(catalog), eci_profile, labels)
+        requests = requests_from(read_objects(pods), reader, eci_profile, labels)
     return _cluster(requests, found_caches, at, eci_profile, labels)
 
 
@@ -145,10 +147,10 @@ def cluster_from_documents(
     would give.  Errors name ``caches`` or ``pods``, the document (numbered from 1) and
     the field; ``namespaces`` maps a namespace's name to its labels."""
     at = now if now is not None else utcnow()
+    reader = ImageReader(catalog)  # one for both, as read_cluster's
     with bulk():
-        found = unique_caches(caches_from(_located(caches, "caches"), ImageReader(catalog), at))
-        requests = requests_from(_located(pods, "pods"), ImageReader(catalog), profile,
-                                 namespaces)
+        found = unique_caches(caches_from(_located(caches, "caches"), reader, at))
+        requests = requests_from(_located(pods, "pods"), reader, profile, namespaces)
     return _cluster(requests, found, at, profile, namespaces)
 
 
