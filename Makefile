@@ -31,8 +31,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/fastmatch
 	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd src/fastmatch/*.pxi \
-	    src/fastmatch/inputs/_fastcatalog.pyx bench/*.pyx
-	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch.inputs._fastcatalog
+	    src/fastmatch/_columns.pyx src/fastmatch/inputs/_fastcatalog.pyx bench/*.pyx
+	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch._columns fastmatch.inputs._fastcatalog
 	$(BIN)/lint-imports
 
 pytest: $(STAMP) system-deps
@@ -72,4 +72,5 @@ image-smoke:
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/fastmatch/_core.cpp src/fastmatch/_core.html \
+	    src/fastmatch/_columns.cpp src/fastmatch/_columns.html \
 	    src/fastmatch/_core.*.so .benchmarks .hypothesis
