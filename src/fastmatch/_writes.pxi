@@ -568,6 +568,7 @@ cdef object _build(Core core, list objs, list keys, list images, list nbytes, li
             core._lists_off.resize(n)
             core._lists_len.resize(n)
             core._held.reserve(b.run_hash.size())
+            core._held_by_hash.reserve(b.run_hash.size())
             b.held_off.assign(b.keys.size(), -1)
             b.held_len.assign(b.keys.size(), 0)
             for slot in range(n):
