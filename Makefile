@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml setup.py src/fastmatch/_core.pyx src/fastmatch/_core.pxd \
+$(STAMP): pyproject.toml setup.py src/fastmatch/_core.pxd $(wildcard src/fastmatch/*.pyx) \
           $(wildcard src/fastmatch/*.pxi) $(wildcard src/fastmatch/inputs/*.pyx) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test,kube,report,dask]'
 	touch $@
@@ -31,9 +31,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/fastmatch
 	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd src/fastmatch/*.pxi \
-	    src/fastmatch/inputs/_fastcatalog.pyx src/fastmatch/inputs/_fastcaches.pyx \
-	    src/fastmatch/inputs/_fastpods.pyx bench/*.pyx
-	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch.inputs._fastcatalog \
+	    src/fastmatch/_columns.pyx src/fastmatch/inputs/_fastcatalog.pyx \
+	    src/fastmatch/inputs/_fastcaches.pyx src/fastmatch/inputs/_fastpods.pyx bench/*.pyx
+	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch._columns fastmatch.inputs._fastcatalog \
 	    fastmatch.inputs._fastcaches fastmatch.inputs._fastpods
 	$(BIN)/lint-imports
 
@@ -74,4 +74,6 @@ image-smoke:
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info src/fastmatch/_core.cpp src/fastmatch/_core.html \
-	    src/fastmatch/_core.*.so .benchmarks .hypothesis
+	    src/fastmatch/_columns.cpp src/fastmatch/_columns.html src/fastmatch/*.so \
+	    src/fastmatch/inputs/_fast*.c src/fastmatch/inputs/_fast*.cpp \
+	    src/fastmatch/inputs/_fast*.html src/fastmatch/inputs/*.so .benchmarks .hypothesis

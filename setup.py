@@ -1,6 +1,7 @@
-"""Build the compiled core, ``fastmatch._core``, and the readers' fast paths,
-``fastmatch.inputs._fastcatalog`` (catalog lines), ``fastmatch.inputs._fastcaches``
-(ImageCache objects) and ``fastmatch.inputs._fastpods`` (pods and workloads).
+"""Build the compiled core, ``fastmatch._core``, and the fast paths: of the caches'
+encoding, ``fastmatch._columns``, and of the readers, ``fastmatch.inputs._fastcatalog``
+(catalog lines), ``fastmatch.inputs._fastcaches`` (ImageCache objects) and
+``fastmatch.inputs._fastpods`` (pods and workloads).
 
 Compiler directives are set once here for the whole build.  Set
 ``FASTMATCH_DEBUG=1`` in the environment to turn bounds, wraparound and
@@ -44,6 +45,13 @@ extensions = [
         extra_compile_args=[*compile_args, "-std=c++17", "-fopenmp"],
         extra_link_args=["-fopenmp"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+    # The caches' columns for the core's bulk build (fastmatch.encoding's fast path).
+    Extension(
+        "fastmatch._columns",
+        ["src/fastmatch/_columns.pyx"],
+        language="c++",
+        extra_compile_args=[*compile_args, "-std=c++17"],
     ),
     # The catalog reader's plain lines (fastmatch.inputs.catalog's fast path).
     Extension(

@@ -96,6 +96,85 @@ cdef struct Staged:
     int32_t os  # platform code of its OS (0 any)
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <vector>
+
+    /* Numbers by the address of a Python object (its identity while it is alive): an
+       open-addressing table, one probe for most lookups and no allocation per entry. */
+    struct fastmatch_address_map {
+        std::vector<const void *> keys;  /* NULL: an empty spot */
+        std::vector<int64_t> values;
+        size_t used = 0;
+        int shift = 64;  /* 64 - log2 of the capacity */
+
+        size_t spot(const void *key) const {
+            return (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> shift);
+        }
+        /* The number of key, or NULL when it has none. */
+        int64_t *find(const void *key) {
+            if (!used) return NULL;
+            size_t mask = keys.size() - 1;
+            for (size_t i = spot(key);; i = (i + 1) & mask) {
+                if (keys[i] == key) return &values[i];
+                if (keys[i] == NULL) return NULL;
+            }
+        }
+        /* Give key (not NULL, not in the map) its number. */
+        void put(const void *key, int64_t value) {
+            if (2 * (used + 1) > keys.size()) grow();
+            size_t mask = keys.size() - 1, i = spot(key);
+            while (keys[i] != NULL) i = (i + 1) & mask;
+            keys[i] = key;
+            values[i] = value;
+            used++;
+        }
+        void grow() {
+            std::vector<const void *> old_keys(keys.empty() ? 64 : 2 * keys.size(), NULL);
+            std::vector<int64_t> old_values(old_keys.size());
+            old_keys.swap(keys);
+            old_values.swap(values);
+            shift = 64 - __builtin_ctzll(keys.size());
+            used = 0;
+            for (size_t i = 0; i < old_keys.size(); i++)
+                if (old_keys[i] != NULL) put(old_keys[i], old_values[i]);
+        }
+    };
+    """
+    cppclass AddressMap "fastmatch_address_map":
+        # Numbers by the address of a Python object: its identity while it is alive.
+        int64_t* find(const void* key)  # NULL when it has none
+        void put(const void* key, int64_t value)  # a key not in the map yet
+
+
+ctypedef void* Address  # a Python object's address: its identity while it is alive
+
+
+cdef struct Bulk:
+    # A bulk build's scratch (_build).  Slots whose keys and images are the same
+    # tuples (caches listing one image set) form a *group*, made at its first slot:
+    # they share one row, its runs and its held images.
+    AddressMap lid_of  # key object -> its layer id (kept alive)
+    vector[uint32_t] runs  # every distinct image object's sorted run, back to back
+    vector[int64_t] run_off  # run r is runs[run_off[r]:run_off[r + 1]]
+    vector[uint64_t] run_hash  # run r's fingerprint
+    AddressMap run_of  # image object -> its run, or -1 (no keys)
+    AddressMap by_images  # images tuple -> its first group
+    vector[Address] keys  # by group: its keys tuple (NULL when not one)
+    vector[uint32_t] rows  # every group's row, back to back
+    vector[int64_t] row_off  # group g's row is rows[row_off[g]:row_off[g + 1]]
+    vector[uint32_t] lists  # every group's runs, in listing order (CSR, list_off)
+    vector[int64_t] list_off  # group g lists lists[list_off[g]:list_off[g + 1]]
+    vector[uint32_t] held  # every group's held images, by listing (CSR, held_off)
+    vector[int64_t] held_off  # by group: where its held images start (-1: not yet)
+    vector[uint32_t] held_len  # by group: how many images it holds by listing
+    vector[uint32_t] group  # by slot: its group
+    vector[uint32_t] stamp  # by group: 1 + the held image last checked against its row
+    vector[uint8_t] holds  # by group: whether its row holds that image
+    vector[uint32_t] scratch  # a row being merged, or an image's holders being found
+
+
 cdef struct Held:
     # An image some cache lists, kept exact through every write.
     vector[uint32_t] run  # its sorted layer ids

@@ -52,12 +52,13 @@ over them.
 
 cimport cython
 from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from cpython.dict cimport PyDict_GetItemWithError
+from cpython.dict cimport PyDict_GetItemWithError, PyDict_Next, PyDict_SetDefault
 from cpython.long cimport PyLong_FromVoidPtr
 from cpython.ref cimport PyObject
 from cython.operator cimport dereference as deref
-from libcpp.algorithm cimport merge, sort, stable_sort, unique
+from libcpp.algorithm cimport is_sorted, merge, sort, stable_sort, unique
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 

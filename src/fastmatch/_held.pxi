@@ -47,28 +47,60 @@ cdef uint32_t _new_held(Core core, const uint32_t* run, int64_t k, uint64_t h,
     return e
 
 
-cdef void _place_held(Core core, uint32_t e) noexcept nogil:
-    # Anchor image e at its rarest layer and find its holders among the
-    # live slots: they all lie in that layer's posting list.
+cdef uint32_t _anchor(Core core, uint32_t e) noexcept nogil:
+    # Anchor image e at its rarest layer and return it: a slot holds the
+    # image only if it holds that layer, so its holders all lie in that
+    # layer's posting list.
     cdef Held* img = &core._held[e]
     cdef const uint32_t* run = img.run.data()
-    cdef int64_t i, k = img.run.size()
-    cdef uint32_t r = run[0], s
-    cdef size_t t
-    cdef const vector[uint32_t]* post
-    cdef const uint32_t* pl = core._pair_layer.data()
-    for i in range(1, k):
+    cdef int64_t i
+    cdef uint32_t r = run[0]
+    for i in range(1, <int64_t>img.run.size()):
         if core._post[run[i]].size() < core._post[r].size():
             r = run[i]
     img.anchor = r
     img.next = core._anchored[r]
     core._anchored[r] = e
-    post = &core._post[r]
+    return r
+
+
+cdef void _place_held(Core core, uint32_t e) noexcept nogil:
+    # Anchor image e and find its holders among the live slots.
+    cdef const vector[uint32_t]* post = &core._post[_anchor(core, e)]
+    cdef Held* img = &core._held[e]
+    cdef const uint32_t* run = img.run.data()
+    cdef int64_t k = img.run.size()
+    cdef uint32_t s
+    cdef size_t t
+    cdef const uint32_t* pl = core._pair_layer.data()
     for t in range(post.size()):
         s = post[0][t]
         if _contains_all(run, k, pl + core._off[s], core._len[s]):
             img.holders.push_back(s)
     sort(img.holders.begin(), img.holders.end())
+
+
+cdef void _place_held_built(Core core, uint32_t e, Bulk* b) noexcept nogil:
+    # _place_held after a bulk build: a group's slots share its row, so the
+    # row is checked once per group; and the posting lists are in slot
+    # order, so the holders come out sorted.
+    cdef const vector[uint32_t]* post = &core._post[_anchor(core, e)]
+    cdef Held* img = &core._held[e]
+    cdef const uint32_t* run = img.run.data()
+    cdef int64_t k = img.run.size()
+    cdef uint32_t s, g
+    cdef size_t t
+    for t in range(post.size()):
+        s = post[0][t]
+        g = b.group[s]
+        if b.stamp[g] != e + 1:
+            b.stamp[g] = e + 1
+            b.holds[g] = _contains_all(run, k, b.rows.data() + b.row_off[g],
+                                       b.row_off[g + 1] - b.row_off[g])
+        if b.holds[g]:
+            b.scratch.push_back(s)
+    img.holders.assign(b.scratch.begin(), b.scratch.end())  # one allocation, exact
+    b.scratch.clear()
 
 
 cdef void _drop_held(Core core, uint32_t e) noexcept nogil:

@@ -4,6 +4,16 @@
 # _core.pyx; the functions take the core as their first argument.
 
 
+cdef extern from *:
+    """
+    /* Whether iterating o is iterating a dict: PyDict_Next walks it the same. */
+    static int fastmatch_plain_dict(PyObject *o) {
+        return PyDict_Check(o) && Py_TYPE(o)->tp_iter == PyDict_Type.tp_iter;
+    }
+    """
+    bint _plain_dict "fastmatch_plain_dict"(object o)
+
+
 cdef inline tuple _seq(object items):
     # A tuple to loop over by index: looping over anything else allocates an
     # iterator object, and a bulk load that allocates per cache pays for
@@ -355,23 +365,123 @@ cdef void _apply_locked(Core core, vector[Staged]* staged, vector[int64_t]* olds
                            deref(expires)[k], deref(size_gib)[k])
 
 
+cdef inline uint32_t _intern_built(Bulk* b, object key, list new_keys, dict fresh,
+                                   list kept) except? 0xFFFFFFFF:
+    # The id of a layer key in a bulk build (the core knew no key before it):
+    # found by the key object's address, else by equality (an unhashable key
+    # raises there), new keys taking the next ids.
+    cdef int64_t* known = b.lid_of.find(<Address>key)
+    cdef uint32_t lid
+    if known != NULL:
+        return <uint32_t>known[0]
+    lid = len(new_keys)
+    found = <object>PyDict_SetDefault(fresh, key, lid)
+    if <uint32_t>found == lid:
+        new_keys.append(key)
+    else:
+        lid = found
+        kept.append(key)  # alive until the build ends, so that its address stays its own
+    b.lid_of.put(<Address>key, lid)
+    return lid
+
+
+cdef int64_t _built_run(Bulk* b, object image, list new_keys, dict fresh,
+                        list kept) except -2:
+    # The run of an image object not met before in this build, or -1 when it has no keys.
+    cdef size_t start = b.runs.size()
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* key
+    cdef PyObject* value
+    if _plain_dict(image):
+        while PyDict_Next(image, &pos, &key, &value):
+            b.runs.push_back(_intern_built(b, <object>key, new_keys, fresh, kept))
+    else:
+        for item in image:
+            b.runs.push_back(_intern_built(b, item, new_keys, fresh, kept))
+    if b.runs.size() == start:
+        return -1
+    # Often sorted already: a new image's new layers take the next ids in its order.
+    if not is_sorted(b.runs.begin() + start, b.runs.end()):
+        sort(b.runs.begin() + start, b.runs.end())
+    b.run_off.push_back(b.runs.size())
+    b.run_hash.push_back(_fingerprint(b.runs.data() + start, b.runs.size() - start))
+    return b.run_off.size() - 2
+
+
+cdef int64_t _built_group(Bulk* b, object keys, object images, list new_keys, dict fresh,
+                          list kept) except -1:
+    # A new group: the row and the runs of a slot with these keys and images.  The
+    # row is its keys, sorted, merged with each sorted run in turn.
+    cdef size_t start = b.rows.size()
+    cdef int64_t r
+    cdef int64_t* known
+    for key in _seq(keys):
+        b.rows.push_back(_intern_built(b, key, new_keys, fresh, kept))
+    sort(b.rows.begin() + start, b.rows.end())
+    for image in _seq(images):
+        known = b.run_of.find(<Address>image)
+        if known != NULL:
+            r = known[0]
+        else:
+            r = _built_run(b, image, new_keys, fresh, kept)
+            b.run_of.put(<Address>image, r)
+            kept.append(image)  # alive until the build ends, so that its address stays its own
+        if r < 0:
+            continue
+        b.lists.push_back(r)
+        b.scratch.resize(b.rows.size() - start + b.run_off[r + 1] - b.run_off[r])
+        merge(b.rows.begin() + start, b.rows.end(), b.runs.begin() + b.run_off[r],
+              b.runs.begin() + b.run_off[r + 1], b.scratch.begin())
+        b.rows.resize(start)
+        b.rows.insert(b.rows.end(), b.scratch.begin(), b.scratch.end())
+    b.rows.erase(unique(b.rows.begin() + start, b.rows.end()), b.rows.end())
+    b.row_off.push_back(b.rows.size())
+    b.list_off.push_back(b.lists.size())
+    b.keys.push_back(<Address>keys if type(keys) is tuple else NULL)
+    return b.keys.size() - 1
+
+
+cdef void _built_lists(Core core, Bulk* b, uint32_t slot) noexcept nogil:
+    # Record the images the slot lists, as _list_images does; a group's
+    # held images are found (or started) at its first slot.
+    cdef uint32_t g = b.group[slot], e, r
+    cdef int64_t j
+    if b.held_off[g] < 0:
+        b.held_off[g] = b.held.size()
+        for j in range(b.list_off[g], b.list_off[g + 1]):
+            r = b.lists[j]
+            e = _find_held(core, b.runs.data() + b.run_off[r], b.run_off[r + 1] - b.run_off[r],
+                           b.run_hash[r])
+            if e == NOWHERE:
+                e = _new_held(core, b.runs.data() + b.run_off[r],
+                              b.run_off[r + 1] - b.run_off[r], b.run_hash[r], False)
+                if e == NOWHERE:
+                    continue  # another run has its fingerprint: not held
+            b.held.push_back(e)
+        b.held_len[g] = b.held.size() - b.held_off[g]
+    core._lists_off[slot] = core._lists.size()
+    for j in range(b.held_off[g], b.held_off[g] + b.held_len[g]):
+        e = b.held[j]
+        core._held[e].listed += 1
+        core._lists.push_back(e)
+    core._lists_len[slot] = b.held_len[g]
+
+
 cdef object _build(Core core, list objs, list keys, list images, list nbytes, list created,
                    list expires, list size_gib, list arch, list os):
     # See Core.build.
     cdef Py_ssize_t n = len(objs), c
-    cdef vector[uint32_t] runs  # every distinct image object's run, back to back
-    cdef vector[int64_t] run_off
-    cdef vector[uint64_t] run_hash
-    cdef vector[uint32_t] slot_runs  # by slot (CSR): the runs it lists
-    cdef vector[int64_t] slot_runs_off
-    cdef vector[uint32_t] row
-    cdef vector[uint32_t] counts, cursor, order
-    cdef dict sizes
-    cdef dict memo = {}  # id(image object) -> its run, or -1 (no keys)
+    cdef Bulk b
+    cdef vector[uint32_t] counts, cursor
+    cdef uint32_t* order = NULL  # every posting list, back to back: written whole, never zeroed
     cdef dict fresh = {}
     cdef list new_keys = []
-    cdef size_t start, i, nk
-    cdef int64_t r, off, j
+    cdef list kept = []
+    cdef object listed, named
+    cdef bint memo
+    cdef int64_t* known
+    cdef size_t i, nk, pairs = 0
+    cdef int64_t g
     cdef uint32_t lid, e, slot
     for column in (keys, images, nbytes, created, expires, size_gib, arch, os):
         if len(column) != n:
@@ -382,43 +492,33 @@ cdef object _build(Core core, list objs, list keys, list images, list nbytes, li
         pthread_mutex_lock(&core._writer)
         core._wrlock()
     try:
-        run_off.push_back(0)
-        slot_runs_off.push_back(0)
+        b.run_off.push_back(0)
+        b.row_off.push_back(0)
+        b.list_off.push_back(0)
+        b.group.reserve(n)
+        core._bytes.reserve(n)
+        core._created.reserve(n)
+        core._expires.reserve(n)
+        core._size_gib.reserve(n)
+        core._arch.reserve(n)
+        core._os.reserve(n)
         for c in range(n):
-            row.clear()
-            for key in _seq(keys[c]):
-                row.push_back(_intern(core, key, new_keys, fresh, 0))
-            for image in _seq(images[c]):
-                found = memo.get(PyLong_FromVoidPtr(<void*>image))
-                if found is None:
-                    start = runs.size()
-                    if type(image) is dict:
-                        sizes = <dict>image
-                        for key in sizes:
-                            runs.push_back(_intern(core, key, new_keys, fresh, 0))
-                    else:
-                        for key in image:
-                            runs.push_back(_intern(core, key, new_keys, fresh, 0))
-                    if runs.size() == start:
-                        found = memo[PyLong_FromVoidPtr(<void*>image)] = -1
-                    else:
-                        sort(runs.begin() + start, runs.end())
-                        run_off.push_back(runs.size())
-                        run_hash.push_back(_fingerprint(runs.data() + start,
-                                                        runs.size() - start))
-                        found = memo[PyLong_FromVoidPtr(<void*>image)] = run_off.size() - 2
-                r = found
-                if r < 0:
-                    continue
-                slot_runs.push_back(r)
-                row.insert(row.end(), runs.begin() + run_off[r], runs.begin() + run_off[r + 1])
-            slot_runs_off.push_back(slot_runs.size())
-            sort(row.begin(), row.end())
-            row.erase(unique(row.begin(), row.end()), row.end())
-            core._off.push_back(core._pair_layer.size())
-            core._len.push_back(row.size())
-            core._pair_layer.insert(core._pair_layer.end(), row.begin(), row.end())
-            core._alive.push_back(1)
+            named = keys[c]
+            listed = images[c]
+            g = -1
+            memo = type(listed) is tuple and type(named) is tuple
+            if memo:
+                known = b.by_images.find(<Address>listed)
+                if known != NULL:
+                    memo = False  # the first group of this images tuple stays
+                    if b.keys[known[0]] == <Address>named:
+                        g = known[0]
+            if g < 0:
+                g = _built_group(&b, named, listed, new_keys, fresh, kept)
+                if memo:
+                    b.by_images.put(<Address>listed, g)
+            b.group.push_back(g)
+            pairs += b.row_off[g + 1] - b.row_off[g]
             core._bytes.push_back(nbytes[c])
             core._created.push_back(created[c])
             core._expires.push_back(expires[c])
@@ -426,24 +526,37 @@ cdef object _build(Core core, list objs, list keys, list images, list nbytes, li
             core._arch.push_back(_platform(core, arch[c], True))
             core._os.push_back(_platform(core, os[c], True))
         core._keys.extend(new_keys)
-        core._ids.update(fresh)
+        core._ids = fresh  # the core was empty: every key is one of this build's
         core._objs.extend(objs)
         nk = len(core._keys)
+        order = <uint32_t*>malloc(max(pairs, 1) * sizeof(uint32_t))
+        if order == NULL:
+            raise MemoryError()
         with nogil:
+            core._alive.assign(n, 1)
+            core._off.resize(n)
+            core._len.resize(n)
+            core._pair_layer.reserve(pairs)
+            for slot in range(n):
+                g = b.group[slot]
+                core._off[slot] = core._pair_layer.size()
+                core._len[slot] = b.row_off[g + 1] - b.row_off[g]
+                core._pair_layer.insert(core._pair_layer.end(), b.rows.begin() + b.row_off[g],
+                                        b.rows.begin() + b.row_off[g + 1])
             core._post.resize(nk)
             core._anchored.assign(nk, NOWHERE)
             # The posting lists by a counting sort of the pairs on their
             # layer: one scattered write per pair into a flat array, then
             # each list copied out in one piece (pushing onto 100k lists
-            # at random would miss the cache twice a pair).
+            # at random would miss the cache twice a pair).  Slots go in
+            # in order, so every list is sorted.
             counts.assign(nk + 1, 0)
-            for i in range(core._pair_layer.size()):
+            for i in range(pairs):
                 counts[core._pair_layer[i] + 1] += 1
             for i in range(nk):
                 counts[i + 1] += counts[i]
             cursor.assign(counts.begin(), counts.end() - 1)
-            order.resize(core._pair_layer.size())
-            core._pair_pos.resize(core._pair_layer.size())
+            core._pair_pos.resize(pairs)
             for slot in range(n):
                 for i in range(core._off[slot], core._off[slot] + core._len[slot]):
                     lid = core._pair_layer[i]
@@ -451,22 +564,25 @@ cdef object _build(Core core, list objs, list keys, list images, list nbytes, li
                     core._pair_pos[i] = cursor[lid] - counts[lid]
                     cursor[lid] += 1
             for i in range(nk):
-                core._post[i].assign(order.begin() + counts[i], order.begin() + counts[i + 1])
+                core._post[i].assign(order + counts[i], order + counts[i + 1])
             core._lists_off.resize(n)
             core._lists_len.resize(n)
+            core._held.reserve(b.run_hash.size())
+            core._held_by_hash.reserve(b.run_hash.size())
+            b.held_off.assign(b.keys.size(), -1)
+            b.held_len.assign(b.keys.size(), 0)
             for slot in range(n):
-                core._lists_off[slot] = core._lists.size()
-                for j in range(slot_runs_off[slot], slot_runs_off[slot + 1]):
-                    r = slot_runs[j]
-                    off = run_off[r]
-                    _list_run(core, runs.data() + off, run_off[r + 1] - off, run_hash[r], False)
-                core._lists_len[slot] = core._lists.size() - core._lists_off[slot]
+                _built_lists(core, &b, slot)
             # Every row is in: anchor each image at its rarest layer now.
+            b.stamp.assign(b.keys.size(), 0)
+            b.holds.assign(b.keys.size(), 0)
+            b.scratch.clear()
             for e in range(core._held.size()):
-                _place_held(core, e)
+                _place_held_built(core, e, &b)
             core._live = n
-            core._pairs = core._pair_layer.size()
+            core._pairs = pairs
     finally:
+        free(order)
         core._unlock()
         pthread_mutex_unlock(&core._writer)
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
+from fastmatch._columns import cache_columns as _c_columns
 from fastmatch.errors import ValidationError
 from fastmatch.model import Image, ImageCache, ImageLike, Phase, distinct_images
 from fastmatch.timeutil import EPOCH, to_micros
@@ -88,8 +89,19 @@ def cache_columns(caches: Sequence[ImageCache]) -> tuple[list[Any], ...]:
     each, as columns (keys, images, bytes, created, expires, size_gib, arch, os).
 
     Caches sharing one images tuple (as the readers hand out for one list of
-    references) share its encoding.
+    references) share its encoding.  Read in C (``fastmatch._columns``) when
+    every cache is an ``ImageCache`` itself; the fields it does not take as plain
+    are encoded by the functions here.
     """
+    if type(caches) is list:
+        fast = _c_columns(caches, _image_parts, to_micros, _expires_micros)
+        if fast is not None:
+            return fast
+    return _python_columns(caches)
+
+
+def _python_columns(caches: Sequence[ImageCache]) -> tuple[list[Any], ...]:
+    """:func:`cache_columns` in Python: any caches, every field read through the model."""
     parts: dict[int, ImageParts] = {}  # id(images): the caches keep each tuple alive
     for cache in caches:
         listed = cache.images

@@ -145,11 +145,11 @@ class CacheIndex:
         self._slots = {c.id: slot for slot, c in enumerate(ready)}
         self._caches.put_all(latest)
         being_created = decision.BEING_CREATED
-        for cache in latest.values():
-            # Most caches are Ready and list no image by reference: nothing to track.
-            phase = cache.phase
-            if phase in being_created or (phase is ready_phase and cache.by_reference):
-                self._track(cache)
+        # Most caches are Ready and list no image by reference: nothing to track.  (Ready
+        # is asked first: ``in`` compares a phase with each by its str value.)
+        for cache in [c for c in latest.values()
+                      if (c.by_reference if c.phase is ready_phase else c.phase in being_created)]:
+            self._track(cache)
 
     def _track(self, cache: ImageCache) -> None:
         """Note what the index keeps about a cache besides the core: being built, by reference."""
