@@ -308,6 +308,15 @@ class Catalog:
 
     def get(self, ref: str, *, platform: str | None = None) -> Image | None:
         """The catalogued image for ``ref`` (any spelling), or ``None``."""
+        if platform is None and type(ref) is str:
+            # A reference catalogued as it is spelled is in its normalized form (every
+            # key is): what entry() would find, without parsing it again.
+            by_platform = self._by_ref.get(ref)
+            if by_platform is not None:
+                if self._reader is not None:
+                    self._reader.build(by_platform)
+                chosen = _choose(by_platform, None)
+                return chosen[1] if chosen is not None else None
         found = self.entry(ref, platform=platform)
         return found[1] if found is not None else None
 
