@@ -172,7 +172,9 @@ class Image:
     # What layer_sizes() hands out: always the same object, so that the index's
     # core can remember how it encoded the image.
     _sizes: LayerSizes = field(init=False, repr=False, compare=False, hash=False)
-    _layer_set: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
+    # The digests of its layers, made when first asked (a catalog read in C leaves it
+    # None: few of a cluster's images are ever asked).
+    _layer_set: frozenset[str] | None = field(init=False, repr=False, compare=False, hash=False)
     # Its identities (what ``keys`` gives) and their pseudo-layer keys: asked for by every
     # cache that lists the image, ten thousand at a time.
     _keys: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
@@ -249,7 +251,11 @@ class Image:
     @property
     def layer_set(self) -> frozenset[str]:
         """The digests of the image's layers (empty when they are unknown)."""
-        return self._layer_set
+        found = self._layer_set
+        if found is None:
+            found = frozenset(self._sizes) if self.layers else frozenset()
+            _SET_LAYER_SET(self, found)
+        return found
 
     @property
     def layers_known(self) -> bool:
@@ -531,7 +537,7 @@ def same_image(a: Image, b: Image) -> bool:
     reference, a shared reference or manifest digest makes them the same.
     """
     if a.layers and b.layers:
-        return a._layer_set == b._layer_set
+        return a.layer_set == b.layer_set
     return any(key in b.keys for key in a.keys)
 
 
@@ -725,6 +731,9 @@ def trusted_cache_of(
     else:
         cache._derive()
     return cache
+
+
+_SET_LAYER_SET = vars(Image)["_layer_set"].__set__  # Image is frozen: its own slot, once
 
 
 # The slots of ImageCache's fields, written directly (a frozen dataclass refuses

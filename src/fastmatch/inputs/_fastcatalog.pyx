@@ -17,7 +17,6 @@ once, and every image that lists it holds the same :class:`~fastmatch.model.Laye
 
 cimport cython
 from cpython.dict cimport PyDict_Next, PyDict_SetItem
-from cpython.set cimport PyFrozenSet_New
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
@@ -371,7 +370,6 @@ cdef object IMAGE_KEYS = Image.__dict__["_keys"]
 cdef object IMAGE_PSEUDO = Image.__dict__["_pseudo"]
 cdef object LAYER_DIGEST = Layer.__dict__["digest"]
 cdef object LAYER_SIZE = Layer.__dict__["size"]
-cdef frozenset NO_LAYERS = frozenset()
 
 
 @cython.auto_pickle(False)  # a reader is used where it is made
@@ -483,17 +481,14 @@ cdef class PlainReader:
             PyDict_SetItem(sizes, self.made_digests[index], self.made_sizes[index])
             Py_INCREF(layer)
             PyTuple_SET_ITEM(built, i, layer)
-        if n:
-            layer_set = PyFrozenSet_New(sizes)
-        else:
+        if not n:
             PyDict_SetItem(sizes, PSEUDO + (digest if digest is not None else ref), 0)
-            layer_set = NO_LAYERS
         image = fastcatalog_alloc(Image)
         fastcatalog_set(IMAGE_REF, image, ref)
         fastcatalog_set(IMAGE_LAYERS, image, built)
         fastcatalog_set(IMAGE_DIGEST, image, digest)
         fastcatalog_set(IMAGE_SIZES, image, sizes)
-        fastcatalog_set(IMAGE_LAYER_SET, image, layer_set)
+        fastcatalog_set(IMAGE_LAYER_SET, image, None)  # made by Image.layer_set when asked
         # Its identities, as Image._identify keeps them: a plain line's reference has
         # no digest of its own, so they are the reference and the manifest digest.
         if digest is None:
