@@ -20,8 +20,6 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from itertools import count
-from operator import attrgetter
 from typing import Any, Protocol
 
 import fastmatch._core as _core
@@ -39,8 +37,6 @@ from fastmatch.timeutil import TimeLike, micros_at, to_micros, utcnow
 __all__ = ["CacheIndex", "UnknownCacheError"]
 
 _DEFAULT_POLICY = MatchPolicy()  # immutable, so one serves every call
-_CACHE_TYPE = {ImageCache}
-_ID = attrgetter("id")
 _use = MatchResult.use
 _STRATEGIES = ("auto", "probe", "count")
 
@@ -134,17 +130,11 @@ class CacheIndex:
         The same index as upserting them in order (a later cache replaces an
         earlier one with its id), built in bulk; nothing is kept if one is bad.
         """
-        listed = caches if type(caches) is list else list(caches)
-        if set(map(type, listed)) <= _CACHE_TYPE:  # told in one C pass: the common case
-            # A later one replaces an earlier one with its id in its place, as upsert does.
-            latest: dict[str, ImageCache] = dict(zip(map(_ID, listed), listed))
-        else:
-            latest = {}
-            for cache in listed:
-                if type(cache) is not ImageCache and not isinstance(cache, ImageCache):
-                    raise ValidationError(
-                        f"upsert takes an ImageCache, got {type(cache).__name__}")
-                latest[cache.id] = cache
+        latest: dict[str, ImageCache] = {}
+        for cache in caches:
+            if type(cache) is not ImageCache and not isinstance(cache, ImageCache):
+                raise ValidationError(f"upsert takes an ImageCache, got {type(cache).__name__}")
+            latest[cache.id] = cache  # a later one replaces it in its place, as upsert does
         if not latest:
             return
         ready_phase = Phase.READY
@@ -152,7 +142,7 @@ class CacheIndex:
         if ready:
             self._core.build(ready, *cache_columns(ready))
             self._core.compact()
-        self._slots = dict(zip(map(_ID, ready), count()))
+        self._slots = {c.id: slot for slot, c in enumerate(ready)}
         self._caches.put_all(latest)
         being_created = decision.BEING_CREATED
         # Most caches are Ready and list no image by reference: nothing to track.  (Ready
