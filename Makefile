@@ -17,7 +17,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml setup.py src/fastmatch/_core.pxd $(wildcard src/fastmatch/*.pyx) \
-          $(wildcard src/fastmatch/*.pxi) $(wildcard src/fastmatch/inputs/*.pyx) | $(BIN)/python
+          $(wildcard src/fastmatch/*.pxi) $(wildcard src/fastmatch/inputs/*.pyx) \
+          $(wildcard src/fastmatch/inputs/*.pxd) | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test,kube,report,dask]'
 	touch $@
 
@@ -32,7 +33,8 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict src/fastmatch
 	$(BIN)/cython-lint src/fastmatch/_core.pyx src/fastmatch/_core.pxd src/fastmatch/*.pxi \
 	    src/fastmatch/_columns.pyx src/fastmatch/inputs/_fastcatalog.pyx \
-	    src/fastmatch/inputs/_fastcaches.pyx src/fastmatch/inputs/_fastpods.pyx bench/*.pyx
+	    src/fastmatch/inputs/_fastcaches.pyx src/fastmatch/inputs/_fastpods.pyx \
+	    src/fastmatch/inputs/_slots.pxd bench/*.pyx
 	$(BIN)/python -m mypy.stubtest fastmatch._core fastmatch._columns fastmatch.inputs._fastcatalog \
 	    fastmatch.inputs._fastcaches fastmatch.inputs._fastpods
 	$(BIN)/lint-imports

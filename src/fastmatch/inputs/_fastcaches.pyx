@@ -33,6 +33,8 @@ from cpython.unicode cimport (
     PyUnicode_Tailmatch,
 )
 
+from fastmatch.inputs._slots cimport get_slot, new_instance, set_slot
+
 from datetime import datetime
 
 from fastmatch.model import (
@@ -47,16 +49,6 @@ __all__ = ["PlainCaches"]
 
 cdef extern from *:
     """
-    /* A new, empty instance of a (slotted, dataclass) type: object.__new__(type). */
-    static PyObject *fastcaches_alloc(PyObject *type) {
-        PyTypeObject *t = (PyTypeObject *)type;
-        return t->tp_alloc(t, 0);
-    }
-    /* Set a slot through its member descriptor: object.__setattr__ without the
-       attribute lookup (a frozen dataclass refuses setattr). */
-    static int fastcaches_set(PyObject *descr, PyObject *obj, PyObject *value) {
-        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
-    }
     /* A cache's layers as they are merged, to check that a layer in two images has one
        size and to sum its distinct layers' bytes without a dict: open addressing on
        str's own (cached) hash, a slot in use when it holds this cache's stamp, so that
@@ -113,11 +105,6 @@ cdef extern from *:
         PyMem_Free(m->slots);
         m->slots = NULL;
     }
-    /* Read a slot through its member descriptor (borrowed by the caller as a new
-       reference): getattr without the attribute lookup. */
-    static PyObject *fastcaches_slot_of(PyObject *descr, PyObject *obj) {
-        return Py_TYPE(descr)->tp_descr_get(descr, obj, (PyObject *)Py_TYPE(obj));
-    }
     /* Whether a str is Kubernetes' own time form: 20 characters, "T" at 10, "Z" last. */
     static int fastcaches_k8s_time(PyObject *text) {
         return PyUnicode_GET_LENGTH(text) == 20
@@ -132,9 +119,6 @@ cdef extern from *:
     int fastcaches_merge_add(fastcaches_merge *m, PyObject *key, Py_hash_t hash,
                              long long size) except -1
     void fastcaches_merge_free(fastcaches_merge *m)
-    object fastcaches_slot_of(object descr, object obj)
-    object fastcaches_alloc(object type)
-    int fastcaches_set(object descr, object obj, object value) except -1
     bint fastcaches_k8s_time(object text)
 
 # The slots of ImageCache, in the order model.trusted_cache_of writes them.
@@ -171,6 +155,17 @@ cdef inline object get(dict d, str key):
     """``d.get(key)``, borrowed into a new reference (``None`` when absent)."""
     cdef PyObject *found = PyDict_GetItem(d, key)
     return <object>found if found != NULL else None
+
+
+cdef object k8s_time(object value):
+    """The time of a field in Kubernetes' own form (``2025-10-18T20:51:23Z``), as the
+    careful reader reads it, else ``None``."""
+    if type(value) is not str or not fastcaches_k8s_time(value):
+        return None
+    try:
+        return FROM_ISO(value)
+    except ValueError:
+        return None
 
 
 cdef inline bint ranged(object value, long long low, long long high) noexcept:
@@ -274,11 +269,11 @@ cdef class PlainCaches:
         for image in images:
             if type(image) is not Image:
                 return False
-            layers = fastcaches_slot_of(IMAGE_LAYERS, image)
+            layers = get_slot(IMAGE_LAYERS, image)
             if not layers:
-                by_reference.extend(fastcaches_slot_of(IMAGE_KEYS, image))
+                by_reference.extend(get_slot(IMAGE_KEYS, image))
                 continue
-            part = fastcaches_slot_of(IMAGE_SIZES, image)
+            part = get_slot(IMAGE_SIZES, image)
             if len(part) != len(layers):
                 return False  # a layer twice in one image
             n += len(part)
@@ -302,9 +297,9 @@ cdef class PlainCaches:
                     if added == 0:
                         continue  # in an earlier image of the cache
                 total += size
-        fastcaches_set(CACHE_SIZES, cache, None)
-        fastcaches_set(CACHE_BYTES, cache, total)
-        fastcaches_set(CACHE_BY_REFERENCE, cache, PyFrozenSet_New(by_reference))
+        set_slot(CACHE_SIZES, cache, None)
+        set_slot(CACHE_BYTES, cache, total)
+        set_slot(CACHE_BY_REFERENCE, cache, PyFrozenSet_New(by_reference))
         return True
 
     cdef object images(self, list refs):
@@ -372,12 +367,8 @@ cdef class PlainCaches:
         labels = get(<dict>meta, "labels")
         if labels is not None and type(labels) is not dict:
             return None
-        created = get(<dict>meta, "creationTimestamp")
-        if type(created) is not str or not fastcaches_k8s_time(created):
-            return None
-        try:
-            created = FROM_ISO(created)
-        except ValueError:
+        created = k8s_time(get(<dict>meta, "creationTimestamp"))
+        if created is None:
             return None
         size = get(<dict>spec, "imageCacheSize")
         if size is None:
@@ -398,31 +389,28 @@ cdef class PlainCaches:
                 return None
         expires = get(<dict>status, "expireDateTime")
         if expires is not None:
-            if type(expires) is not str or not fastcaches_k8s_time(expires):
-                return None
-            try:
-                expires = FROM_ISO(expires)
-            except ValueError:
+            expires = k8s_time(expires)
+            if expires is None:
                 return None
         auto = PyUnicode_Tailmatch(name, self.prefix, 0, PyUnicode_GET_LENGTH(name), -1) == 1 \
             or (labels is not None and get(<dict>labels, self.managed_key) == self.managed_value)
-        cache = fastcaches_alloc(ImageCache)
-        fastcaches_set(CACHE_ID, cache, cache_id)
-        fastcaches_set(CACHE_IMAGES, cache, images)
-        fastcaches_set(CACHE_NAME, cache, name)
-        fastcaches_set(CACHE_SIZE_GIB, cache, size)
-        fastcaches_set(CACHE_PHASE, cache, phase)
-        fastcaches_set(CACHE_CREATED, cache, created)
-        fastcaches_set(CACHE_EXPIRES, cache, expires)
-        fastcaches_set(CACHE_LAST_MATCHED, cache, None)
-        fastcaches_set(CACHE_AUTO_CREATED, cache, True if auto else False)
-        fastcaches_set(CACHE_ARCH, cache, None)
-        fastcaches_set(CACHE_OS, cache, None)
-        fastcaches_set(CACHE_RETENTION_DAYS, cache, retention)
+        cache = new_instance(ImageCache, 0)
+        set_slot(CACHE_ID, cache, cache_id)
+        set_slot(CACHE_IMAGES, cache, images)
+        set_slot(CACHE_NAME, cache, name)
+        set_slot(CACHE_SIZE_GIB, cache, size)
+        set_slot(CACHE_PHASE, cache, phase)
+        set_slot(CACHE_CREATED, cache, created)
+        set_slot(CACHE_EXPIRES, cache, expires)
+        set_slot(CACHE_LAST_MATCHED, cache, None)
+        set_slot(CACHE_AUTO_CREATED, cache, True if auto else False)
+        set_slot(CACHE_ARCH, cache, None)
+        set_slot(CACHE_OS, cache, None)
+        set_slot(CACHE_RETENTION_DAYS, cache, retention)
         if like is not None:
-            fastcaches_set(CACHE_SIZES, cache, (<object>like)._sizes)
-            fastcaches_set(CACHE_BYTES, cache, (<object>like)._bytes)
-            fastcaches_set(CACHE_BY_REFERENCE, cache, (<object>like)._by_reference)
+            set_slot(CACHE_SIZES, cache, (<object>like)._sizes)
+            set_slot(CACHE_BYTES, cache, (<object>like)._bytes)
+            set_slot(CACHE_BY_REFERENCE, cache, (<object>like)._by_reference)
         elif not self.derive(cache, <tuple>images):
             return None  # a layer listed with two sizes: the careful reader words it
         if known is None:

@@ -22,6 +22,8 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
+from fastmatch.inputs._slots cimport new_instance, set_slot
+
 from fastmatch.errors import FastmatchError
 from fastmatch.imageref import parse_reference
 from fastmatch.model import MAX_LAYER_SIZE, PSEUDO_PREFIX, Image, Layer, LayerSizes
@@ -35,16 +37,6 @@ cdef extern from *:
     #include <new>
     #include <vector>
 
-    /* A new, empty instance of a (slotted, dataclass) type: object.__new__(type). */
-    static PyObject *fastcatalog_alloc(PyObject *type) {
-        PyTypeObject *t = (PyTypeObject *)type;
-        return t->tp_alloc(t, 0);
-    }
-    /* Set a slot through its member descriptor: object.__setattr__ without the
-       attribute lookup. */
-    static int fastcatalog_set(PyObject *descr, PyObject *obj, PyObject *value) {
-        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
-    }
     /* The one-byte characters of a str, or NULL when it holds any wider one (then it
        is not plain: every plain text is ASCII). */
     static const unsigned char *fastcatalog_bytes(PyObject *text, Py_ssize_t *length) {
@@ -193,8 +185,6 @@ cdef extern from *:
         return layers->sizes[index];
     }
     """
-    object fastcatalog_alloc(object type)
-    int fastcatalog_set(object descr, object obj, object value) except -1
     const unsigned char *fastcatalog_bytes(object text, Py_ssize_t *length)
     PyObject *PyDict_SetDefault(object d, object key, object default) except NULL
     PyObject *PyDict_GetItemWithError(object d, object key) except? NULL
@@ -473,9 +463,9 @@ cdef class PlainReader:
             index = fastcatalog_image_layer(self.found, start + i)
             layer = self.made[index]
             if layer is None:  # the first image made that lists it
-                layer = fastcatalog_alloc(Layer)
-                fastcatalog_set(LAYER_DIGEST, layer, self.made_digests[index])
-                fastcatalog_set(LAYER_SIZE, layer, self.made_sizes[index])
+                layer = new_instance(Layer, 0)
+                set_slot(LAYER_DIGEST, layer, self.made_digests[index])
+                set_slot(LAYER_SIZE, layer, self.made_sizes[index])
                 self.made[index] = layer
             # LayerSizes refuses item assignment; the dict API is how its maker fills it.
             PyDict_SetItem(sizes, self.made_digests[index], self.made_sizes[index])
@@ -483,20 +473,20 @@ cdef class PlainReader:
             PyTuple_SET_ITEM(built, i, layer)
         if not n:
             PyDict_SetItem(sizes, PSEUDO + (digest if digest is not None else ref), 0)
-        image = fastcatalog_alloc(Image)
-        fastcatalog_set(IMAGE_REF, image, ref)
-        fastcatalog_set(IMAGE_LAYERS, image, built)
-        fastcatalog_set(IMAGE_DIGEST, image, digest)
-        fastcatalog_set(IMAGE_SIZES, image, sizes)
-        fastcatalog_set(IMAGE_LAYER_SET, image, None)  # made by Image.layer_set when asked
+        image = new_instance(Image, 0)
+        set_slot(IMAGE_REF, image, ref)
+        set_slot(IMAGE_LAYERS, image, built)
+        set_slot(IMAGE_DIGEST, image, digest)
+        set_slot(IMAGE_SIZES, image, sizes)
+        set_slot(IMAGE_LAYER_SET, image, None)  # made by Image.layer_set when asked
         # Its identities, as Image._identify keeps them: a plain line's reference has
         # no digest of its own, so they are the reference and the manifest digest.
         if digest is None:
-            fastcatalog_set(IMAGE_KEYS, image, (ref,))
-            fastcatalog_set(IMAGE_PSEUDO, image, (PSEUDO + ref,))
+            set_slot(IMAGE_KEYS, image, (ref,))
+            set_slot(IMAGE_PSEUDO, image, (PSEUDO + ref,))
         else:
-            fastcatalog_set(IMAGE_KEYS, image, (ref, digest))
-            fastcatalog_set(IMAGE_PSEUDO, image, (PSEUDO + ref, PSEUDO + digest))
+            set_slot(IMAGE_KEYS, image, (ref, digest))
+            set_slot(IMAGE_PSEUDO, image, (PSEUDO + ref, PSEUDO + digest))
         return image
 
     cdef int fields(self, object doc, PyObject **ref, PyObject **layers, PyObject **digest,

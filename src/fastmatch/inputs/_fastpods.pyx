@@ -28,31 +28,14 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
+from fastmatch.inputs._slots cimport get_slot, new_instance, set_slot
+
 from fastmatch.platforms import normalize_arch, normalize_os
 from fastmatch.policy import ANNOTATIONS
 
 __all__ = ["PlainWorkloads"]
 
 cdef extern from *:
-    """
-    /* A new instance of a type with n items (a tuple subclass's) or none:
-       what tuple.__new__ and object.__new__ allocate. */
-    static PyObject *fastpods_alloc(PyObject *type, Py_ssize_t n) {
-        PyTypeObject *t = (PyTypeObject *)type;
-        return t->tp_alloc(t, n);
-    }
-    /* Set and get a slot through its member descriptor, without the attribute
-       lookup (and past the type's own __setattr__, as object.__setattr__ goes). */
-    static int fastpods_set(PyObject *descr, PyObject *obj, PyObject *value) {
-        return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
-    }
-    static PyObject *fastpods_get(PyObject *descr, PyObject *obj) {
-        return Py_TYPE(descr)->tp_descr_get(descr, obj, (PyObject *)Py_TYPE(obj));
-    }
-    """
-    object fastpods_alloc(object type, Py_ssize_t n)
-    int fastpods_set(object descr, object obj, object value) except -1
-    object fastpods_get(object descr, object obj)
     PyObject *PyDict_GetItemWithError(object d, object key) except? NULL
 
 
@@ -245,7 +228,7 @@ cdef class PlainWorkloads:
         cdef PyObject *found
         for run in runs:
             first = run[0]
-            shared = <tuple>fastpods_get(self.shared_slot, first)
+            shared = <tuple>get_slot(self.shared_slot, first)
             images = <tuple>shared[0]
             n = len(images)
             # The objects live in ``images``: their addresses are not reused.
@@ -266,7 +249,7 @@ cdef class PlainWorkloads:
             pods.append(same)
             policies.append(shared[6])
             counts.append(run[1])
-            names.append(fastpods_get(self.name_slot, first))
+            names.append(get_slot(self.name_slot, first))
         return pods, policies, counts, names
 
     cdef object read(self, object obj, _Reading reading, Py_ssize_t *count):
@@ -454,13 +437,13 @@ cdef class PlainWorkloads:
                 policy = <object>found
         else:
             policy = self.policy(values, arch, os)
-        shared = fastpods_alloc(self.shared, 8)
+        shared = new_instance(self.shared, 8)
         for i, value in enumerate((PyList_AsTuple(images),
                                    {} if annotations is None else PyDict_Copy(annotations),
                                    namespace, None, arch, os, policy, workload)):
             Py_INCREF(value)
             PyTuple_SET_ITEM(shared, i, value)
-        request = fastpods_alloc(self.request, 0)
-        fastpods_set(self.name_slot, request, name)
-        fastpods_set(self.shared_slot, request, shared)
+        request = new_instance(self.request, 0)
+        set_slot(self.name_slot, request, name)
+        set_slot(self.shared_slot, request, shared)
         return request
